@@ -1,0 +1,1 @@
+"""Sender authentication: SPF, DKIM and DMARC checks and signing."""

@@ -1,0 +1,3 @@
+"""Commands that build, start, inspect and stop a lab."""
+
+COMMANDS: list = []

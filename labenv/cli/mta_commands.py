@@ -1,0 +1,3 @@
+"""Commands that run the lab MTA outside containers."""
+
+COMMANDS: list = []

@@ -1,0 +1,3 @@
+"""Commands that replay scenarios and run the demo."""
+
+COMMANDS: list = []

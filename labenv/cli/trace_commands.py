@@ -1,0 +1,3 @@
+"""The trace command: where a delivered message really came from."""
+
+COMMANDS: list = []

@@ -1,0 +1,1 @@
+"""The lab model: lab file schema and defaults, addresses, users and DNS zones."""

@@ -1,0 +1,1 @@
+"""The lab MTA: SMTP sessions, spool, local and relay delivery, sendmail-format logging."""

@@ -1,0 +1,1 @@
+"""Replay of scenario files over SSH, and the session report."""

@@ -1,0 +1,1 @@
+"""Docker runtime: images, networks, containers, readiness and exec."""
