@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: in-process servers and fixtures."""
