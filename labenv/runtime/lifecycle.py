@@ -1,0 +1,185 @@
+"""Bringing a lab up and taking it down: the orchestration behind `labenv up` and `labenv down`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from labenv.errors import DockerError
+from labenv.lab.model import Host, Lab
+from labenv.runtime.archive import FileLike
+from labenv.runtime.containers import (
+    LABEL_CONFIG_HASH,
+    config_hash,
+    create_host_container,
+    find_container,
+    lab_containers,
+    remove_container,
+    start_host_container,
+)
+from labenv.runtime.engine import docker_errors
+from labenv.runtime.names import LABEL_LAB_FILE, LABEL_OVERRIDES, lab_filter
+from labenv.runtime.network import ensure_network
+from labenv.runtime.readiness import wait_ready
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+DEFAULT_TIMEOUT = 120.0
+
+# Start order: DNS first because every host resolves through it, the log
+# host next so the first log lines of the others reach it, the receiving
+# side before the sending side.
+START_ORDER = ("dns", "syslog", "spamd", "final", "relay")
+
+
+@dataclass(frozen=True)
+class LabSource:
+    """The lab file and overrides a lab was loaded from, stored on its network so later commands can reload it."""
+
+    lab_file: Path | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def labels(self) -> dict[str, str]:
+        labels = {LABEL_OVERRIDES: json.dumps(self.overrides, sort_keys=True)}
+        if self.lab_file is not None:
+            labels[LABEL_LAB_FILE] = str(self.lab_file.resolve())
+        return labels
+
+
+def up(
+    client: docker.DockerClient,
+    lab: Lab,
+    source: LabSource,
+    *,
+    offline: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
+) -> None:
+    """Build missing images, create and start every host of ``lab``, and wait until all are ready.
+
+    Running it again is harmless: hosts that run with the same image and
+    files are kept, stopped ones are started, stale ones are recreated.
+    """
+    from labenv.lab.render import render_host_files
+    from labenv.lab.secrets import load_or_create_secrets, state_dir_for
+    from labenv.runtime.images import ensure_images
+
+    say = progress or (lambda message: None)
+
+    # Phase 1: images and secrets. Both are cached, so a warm `up` spends
+    # almost nothing here.
+    say("checking images")
+    images = ensure_images(client, offline=offline, progress=progress)
+    secrets = load_or_create_secrets(state_dir_for(lab.name), lab)
+
+    # Phase 2: the network, then one container per host with its files.
+    files = {host.name: render_host_files(lab, host, secrets) for host in lab.hosts}
+    containers = start_hosts(client, lab, source, images, files, progress)
+
+    # Phase 3: readiness, with one deadline for the whole lab.
+    say("waiting for the hosts to be ready")
+    wait_ready(lab, containers, timeout, progress)
+    log.info("lab %s is up on %s", lab.name, lab.subnet)
+
+
+def start_hosts(
+    client: docker.DockerClient,
+    lab: Lab,
+    source: LabSource,
+    images: Mapping[str, str],
+    files: Mapping[str, Mapping[str, FileLike]],
+    progress: Progress | None = None,
+) -> dict[str, Container]:
+    """Create the lab network and start one container per host, without waiting for readiness.
+
+    ``images`` maps a role to an image reference; ``files`` maps a host name
+    to its rendered files.
+    """
+    ensure_network(client, lab, source.labels())
+    containers = {}
+    for host in _in_start_order(lab.hosts):
+        containers[host.name] = _ensure_container(client, lab, host, images[host.role], files[host.name], source)
+        if progress is not None:
+            progress(f"{host.name} started ({host.address})")
+    return containers
+
+
+def _in_start_order(hosts: tuple[Host, ...]) -> list[Host]:
+    return sorted(hosts, key=lambda host: START_ORDER.index(host.role))
+
+
+def _ensure_container(
+    client: docker.DockerClient,
+    lab: Lab,
+    host: Host,
+    image: str,
+    files: Mapping[str, FileLike],
+    source: LabSource,
+) -> Container:
+    with docker_errors(f"inspecting image {image}"):
+        image_id = client.images.get(image).id
+    expected_hash = config_hash(image_id, files)
+    container = find_container(client, lab.name, host.name)
+    if container is not None and container.labels.get(LABEL_CONFIG_HASH) != expected_hash:
+        log.info("recreating %s: its image or files changed", container.name)
+        remove_container(container)
+        container = None
+    if container is None:
+        container = create_host_container(
+            client, lab, host, image, files, {LABEL_CONFIG_HASH: expected_hash, **source.labels()}
+        )
+    container.reload()
+    if container.status != "running":
+        start_host_container(container, files)
+    return container
+
+
+def down(client: docker.DockerClient, lab_name: str | None) -> list[str]:
+    """Remove the containers, network and volumes labelled with ``lab_name`` (every lab when None).
+
+    Returns the names of what was removed. Nothing to remove is not an
+    error, so `down` can run twice.
+    """
+    removed = []
+    for container in lab_containers(client, lab_name):
+        remove_container(container)
+        removed.append(container.name)
+
+    with docker_errors("listing lab networks"):
+        networks = client.networks.list(filters=lab_filter(lab_name))
+    for network in networks:
+        _remove(network, "network")
+        removed.append(network.name)
+
+    with docker_errors("listing lab volumes"):
+        volumes = client.volumes.list(filters=lab_filter(lab_name))
+    for volume in volumes:
+        _remove(volume, "volume")
+        removed.append(volume.name)
+
+    if not removed:
+        log.info("nothing to remove for %s", f"lab {lab_name}" if lab_name else "any lab")
+    return removed
+
+
+def _remove(obj, kind: str) -> None:
+    try:
+        obj.remove()
+    except docker.errors.NotFound:
+        log.debug("%s %s was already removed", kind, obj.name)
+        return
+    except docker.errors.APIError as exc:
+        raise DockerError(
+            f"removing {kind} {obj.name} failed: {exc.explanation or exc}; "
+            f"try 'docker {kind} rm {obj.name}'"
+        ) from exc
+    log.info("removed %s %s", kind, obj.name)
