@@ -18,6 +18,10 @@ ROLES: tuple[Role, ...] = ("relay", "final", "syslog", "spamd", "dns")
 AuthPolicy = Literal["observe", "enforce"]
 AUTH_POLICIES: tuple[AuthPolicy, ...] = ("observe", "enforce")
 
+# The p= tag of a DMARC record (RFC 7489 section 6.3).
+DmarcPolicy = Literal["none", "quarantine", "reject"]
+DMARC_POLICIES: tuple[DmarcPolicy, ...] = ("none", "quarantine", "reject")
+
 
 @dataclass(frozen=True)
 class User:
@@ -60,7 +64,7 @@ class ForeignDomain:
 
     name: str
     spf: str = "v=spf1 -all"
-    dmarc_policy: Literal["none", "quarantine", "reject"] = "reject"
+    dmarc_policy: DmarcPolicy = "reject"
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ class Lab:
     timezone: str = "UTC"
     auth_policy: AuthPolicy = "observe"
     foreign_domains: tuple[ForeignDomain, ...] = ()
+    # DMARC policy the lab DNS publishes for the lab domain itself.
+    dmarc_policy: DmarcPolicy = "none"
+    # DKIM selector of every signing key, published as <selector>._domainkey.<domain>.
+    dkim_selector: str = "lab2026"
     # Name of the DNS blocklist zone the lab DNS serves and spamd queries.
     blocklist_zone: str = "bl.test"
     # Addresses listed in the blocklist zone.
