@@ -13,6 +13,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from labenv.errors import DockerError
+from labenv.lab.labfile import load_lab
 from labenv.lab.model import Host, Lab
 from labenv.runtime.archive import FileLike
 from labenv.runtime.containers import (
@@ -26,7 +27,7 @@ from labenv.runtime.containers import (
 )
 from labenv.runtime.engine import docker_errors
 from labenv.runtime.names import LABEL_LAB_FILE, LABEL_OVERRIDES, lab_filter
-from labenv.runtime.network import ensure_network
+from labenv.runtime.network import ensure_network, find_network, foreign_subnets
 from labenv.runtime.readiness import wait_ready
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,29 @@ class LabSource:
         if self.lab_file is not None:
             labels[LABEL_LAB_FILE] = str(self.lab_file.resolve())
         return labels
+
+
+def load_lab_for_up(
+    client: docker.DockerClient,
+    name: str,
+    lab_file: Path | None,
+    overrides: Mapping[str, str],
+) -> tuple[Lab, LabSource]:
+    """Load the lab that `up` starts, with a subnet no other Docker network uses.
+
+    A lab that already runs keeps its subnet unless the overrides name
+    another. The subnet chosen is stored in the returned source, so later
+    commands reload exactly this lab.
+    """
+    overrides = dict(overrides)
+    existing = find_network(client, name)
+    if existing is not None and "subnet" not in overrides:
+        configs = (existing.attrs.get("IPAM") or {}).get("Config") or []
+        if configs and configs[0].get("Subnet"):
+            overrides["subnet"] = configs[0]["Subnet"]
+    used_subnets = list(foreign_subnets(client, name).values())
+    lab = load_lab(lab_file, name=name, overrides=overrides, taken_subnets=used_subnets)
+    return lab, LabSource(lab_file, {**overrides, "subnet": str(lab.subnet)})
 
 
 def up(

@@ -1,0 +1,140 @@
+"""Reaching a lab host's shell without a network path: docker exec and SSH tunnelled through it.
+
+The lab network is internal, so Docker forwards no port into it. SSH still
+works because its transport is `nc localhost 22` run inside the container
+with `docker exec`, which is what the ProxyCommand below does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from labenv.errors import ConfigError, DockerError
+from labenv.lab.model import Lab
+from labenv.runtime.names import container_name
+
+log = logging.getLogger(__name__)
+
+SSH_KEY_FILE = "id_ed25519"
+KNOWN_HOSTS_FILE = "known_hosts"
+
+
+def docker_command() -> str:
+    """Return the path of the docker command line, or raise DockerError saying how to install it."""
+    path = shutil.which("docker")
+    if path is None:
+        raise DockerError(
+            "the 'docker' command is not installed; install the Docker CLI (Debian package docker.io) "
+            "because exec and ssh run through it"
+        )
+    return path
+
+
+def proxy_command(lab_name: str, host_name: str) -> str:
+    """Return the SSH ProxyCommand that carries a connection to the host's sshd over docker exec."""
+    return f"{shlex.quote(docker_command())} exec -i {container_name(lab_name, host_name)} nc localhost 22"
+
+
+def exec_argv(lab_name: str, host_name: str, command: Sequence[str], user: str | None, interactive: bool) -> list[str]:
+    """Return the `docker exec` command line that runs ``command`` in the host as ``user``."""
+    argv = [docker_command(), "exec"]
+    if interactive:
+        argv.append("-it")
+    if user:
+        argv += ["-u", user, "-w", f"/home/{user}" if user != "root" else "/root"]
+    argv.append(container_name(lab_name, host_name))
+    argv += list(command) if command else ["bash", "-l"]
+    return argv
+
+
+def ssh_files(lab: Lab) -> tuple[Path, Path]:
+    """Write the lab's SSH private key and a known_hosts file pinned to its host keys; return both paths.
+
+    The files live in the lab's state directory with mode 0600, so that ssh
+    accepts the key and checks each host key without a prompt.
+    """
+    from labenv.lab.secrets import load_or_create_secrets, state_dir_for
+
+    state_dir = state_dir_for(lab.name)
+    secrets = load_or_create_secrets(state_dir, lab)
+    key_path = state_dir / SSH_KEY_FILE
+    _write_private(key_path, secrets.user_private_key)
+
+    lines = []
+    for host in lab.hosts:
+        public_key = secrets.host_public_keys.get(host.name)
+        if public_key is None:
+            continue
+        names = ",".join([host.fqdn, host.name, str(host.address)])
+        lines.append(f"{names} {public_key.strip()}\n")
+    known_hosts = state_dir / KNOWN_HOSTS_FILE
+    _write_private(known_hosts, "".join(lines).encode())
+    return key_path, known_hosts
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(content)
+    os.chmod(path, 0o600)
+
+
+def ssh_argv(lab: Lab, host_name: str, user: str, command: Sequence[str] = ()) -> list[str]:
+    """Return the `ssh` command line that logs ``user`` into the host through docker exec."""
+    host = _host(lab, host_name)
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        raise ConfigError("the 'ssh' command is not installed; install openssh-client, or use 'labenv exec'")
+    key_path, known_hosts = ssh_files(lab)
+    argv = [
+        ssh,
+        "-o", f"ProxyCommand={proxy_command(lab.name, host.name)}",
+        "-o", f"UserKnownHostsFile={known_hosts}",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "IdentitiesOnly=yes",
+        "-o", "IdentityAgent=none",
+        "-i", str(key_path),
+        "-l", user,
+    ]
+    if sys.stdin.isatty() and not command:
+        argv.append("-t")
+    argv.append(host.fqdn)
+    argv += list(command)
+    return argv
+
+
+def fabric_connection(lab: Lab, host_name: str, user: str):
+    """Return a fabric Connection to ``user`` on the host, tunnelled through docker exec.
+
+    The connection trusts only the lab's pinned host keys and offers only
+    the lab's key, so a stale ~/.ssh/known_hosts or agent cannot interfere.
+    """
+    import fabric
+    import paramiko
+
+    host = _host(lab, host_name)
+    key_path, known_hosts = ssh_files(lab)
+    connection = fabric.Connection(
+        host.fqdn,
+        user=user,
+        gateway=proxy_command(lab.name, host.name),
+        connect_kwargs={"key_filename": str(key_path), "look_for_keys": False, "allow_agent": False},
+    )
+    connection.client.load_host_keys(str(known_hosts))
+    connection.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    return connection
+
+
+def _host(lab: Lab, host_name: str):
+    try:
+        return lab.host(host_name)
+    except KeyError:
+        names = ", ".join(host.name for host in lab.hosts)
+        raise ConfigError(f"lab {lab.name!r} has no host {host_name!r}; its hosts are {names}") from None
