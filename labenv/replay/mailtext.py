@@ -1,0 +1,116 @@
+"""Parse what replayed steps print: mbox files, Received fields and sendmail-style log lines."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+# An mbox "From " separator line: "From sender date", at the start of the file
+# or after a blank line.
+_MBOX_SEPARATOR = re.compile(r"(?:\A|\n\n)(?=From \S+ )")
+
+# RFC 3164 line as rsyslog's traditional format writes it, with an optional
+# sendmail queue id (14 characters since sendmail 8.12) before the message.
+_SYSLOG_LINE = re.compile(
+    r"^(?P<timestamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<host>\S+) "
+    r"(?P<tag>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: "
+    r"(?:\[ID \d+ [\w.]+\] )?(?:(?P<queue_id>[0-9A-Za-z]{14}|NOQUEUE): )?(?P<message>.*)$"
+)
+
+# key=value pairs of sendmail log lines; a value may hold commas inside
+# <...> or (...), as in "stat=Sent (ok, queued)".
+_LOG_FIELD = re.compile(r"(?:^|, )(?P<key>[a-z]+)=(?P<value>(?:<[^>]*>|\([^)]*\)|[^,(<])*)")
+
+_RECEIVED = re.compile(
+    r"^from\s+(?P<helo>\S+)\s+\((?:(?P<rdns>[^\s\[\]()]+)\s+)?\[(?P<address>[0-9A-Fa-f.:]+)\][^)]*\)"
+    r"(?:\s+\(envelope-from [^)]*\))?"
+    r"\s+by\s+(?P<by>\S+)"
+    r"(?:\s+\((?P<product>[^)]*)\))?"
+    r"(?:\s+with\s+(?P<protocol>\S+))?"
+    r"(?:\s+id\s+(?P<queue_id>[^\s;]+))?"
+    r"(?:\s+for\s+<?(?P<recipient>[^>;\s]+)>?)?"
+    r"\s*;\s*(?P<date>.*)$",
+    re.IGNORECASE,
+)
+_RECEIVED_LOCAL = re.compile(
+    r"^\((?P<submitter>[^)]*)\)\s+by\s+(?P<by>\S+)(?:\s+\((?P<product>[^)]*)\))?"
+    r"(?:\s+id\s+(?P<queue_id>[^\s;]+))?.*?;\s*(?P<date>.*)$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One syslog line, split into its parts."""
+
+    text: str
+    timestamp: str
+    host: str
+    tag: str
+    pid: str | None
+    queue_id: str | None
+    message: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def unfold(value: str) -> str:
+    """Join a folded header value into one line (RFC 5322 section 2.2.3)."""
+    return re.sub(r"\s*\r?\n\s+", " ", value).strip()
+
+
+def mbox_messages(text: str) -> list[str]:
+    """Split the text of an mbox file into messages, each without its "From " line."""
+    parts = [part for part in _MBOX_SEPARATOR.split(text) if part.startswith("From ")]
+    return [part.split("\n", 1)[1] if "\n" in part else "" for part in parts]
+
+
+def pick_message(text: str, containing: str | None = None) -> EmailMessage | None:
+    """Return the last message of an mbox text (the last holding ``containing``, if given)."""
+    candidates = mbox_messages(text)
+    if containing is not None:
+        candidates = [message for message in candidates if containing in message]
+    if not candidates:
+        return None
+    return email.message_from_string(candidates[-1], policy=email.policy.compat32)  # type: ignore[return-value]
+
+
+def parse_received(value: str) -> dict[str, str | None] | None:
+    """Split a Received field value into helo, rdns, address, by, product, protocol, queue_id, recipient, date.
+
+    A local submission stamp, "(from john@localhost) by host ...", yields
+    ``submitter`` in place of helo, rdns and address. Return None for any other form.
+    """
+    flat = unfold(value)
+    match = _RECEIVED.match(flat)
+    if match:
+        return match.groupdict()
+    local = _RECEIVED_LOCAL.match(flat)
+    if local:
+        return local.groupdict()
+    return None
+
+
+def log_fields(message: str) -> dict[str, str]:
+    """Return the key=value fields of a sendmail-style log message, in order."""
+    return {match.group("key"): match.group("value").strip() for match in _LOG_FIELD.finditer(message)}
+
+
+def parse_log_line(line: str) -> LogLine | None:
+    """Parse one syslog line; return None when it is not in the traditional format."""
+    match = _SYSLOG_LINE.match(line.rstrip("\r\n"))
+    if not match:
+        return None
+    queue_id = match.group("queue_id")
+    return LogLine(
+        text=match.group(0),
+        timestamp=match.group("timestamp"),
+        host=match.group("host"),
+        tag=match.group("tag"),
+        pid=match.group("pid"),
+        queue_id=None if queue_id == "NOQUEUE" else queue_id,
+        message=match.group("message"),
+        fields=log_fields(match.group("message")),
+    )
