@@ -52,8 +52,8 @@ DEFAULT_LAB: dict[str, Any] = {
     "foreign_domains": {
         "toontown.test": {"spf": "v=spf1 -all", "dmarc_policy": "reject"},
     },
-    # 127.0.0.2 is the entry every DNS blocklist lists for testing (RFC 5782
-    # section 5), so a lab check can query it without listing a real address.
+    # 127.0.0.2 is the entry every DNS blocklist lists for testing (RFC 5782),
+    # so a lab check can query it without listing a real address.
     # The zone name defaults to bl.<domain>, filled in by the loader.
     "blocklist": {
         "listed": ["127.0.0.2"],
