@@ -1,3 +1,56 @@
 """Commands that run the lab MTA outside containers."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import click
+
+from labenv.mta.config import load_config
+
+
+@click.group()
+def mta() -> None:
+    """Run the lab MTA."""
+
+
+@mta.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="TOML file whose keys match these options; options given here override it.")
+@click.option("--role", type=click.Choice(["final", "relay"]), help="final delivers to local mailboxes; relay also forwards to remote domains by MX.")
+@click.option("--hostname", help="Host name in the banner, Received fields and queue ids' logs.")
+@click.option("--listen", help="HOST:PORT to accept SMTP on.")
+@click.option("--domain", "domains", multiple=True, help="Domain delivered locally (repeatable).")
+@click.option("--user", "users", multiple=True, help="Local mailbox user (repeatable); none means the system's login users.")
+@click.option("--spool", help="Spool directory.")
+@click.option("--mail-dir", help="Directory holding the mbox files.")
+@click.option("--resolver", help="HOST:PORT of the DNS server for PTR, MX and A lookups.")
+@click.option("--spamd", help="HOST:PORT of spamd; without it, no spam check is made.")
+@click.option("--syslog", help='Syslog target: "/dev/log", "udp:HOST:PORT", "tcp:HOST:PORT" or "none".')
+@click.option("--relay-network", "relay_networks", multiple=True, help="CIDR of clients allowed to relay (repeatable).")
+def serve(config_path: Path | None, domains: tuple[str, ...], users: tuple[str, ...], relay_networks: tuple[str, ...], **options: str | None) -> None:
+    """Run the MTA in the foreground until SIGTERM or Ctrl-C."""
+    overrides: dict[str, object] = dict(options)
+    overrides["mail_dir"] = overrides.pop("mail_dir", None)
+    if domains:
+        overrides["domains"] = list(domains)
+    if users:
+        overrides["users"] = list(users)
+    if relay_networks:
+        overrides["relay_networks"] = list(relay_networks)
+    config = load_config(config_path, overrides)
+    asyncio.run(_serve(config))
+
+
+async def _serve(config) -> None:
+    from labenv.mta.server import MtaServer
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await MtaServer(config).serve(stop)
+
+
+COMMANDS = [mta]

@@ -1,0 +1,181 @@
+"""Settings of one MTA instance and the loader of its TOML configuration file."""
+
+from __future__ import annotations
+
+import ipaddress
+import pwd
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from labenv import __version__
+from labenv.errors import ConfigError
+
+ROLES = ("final", "relay")
+DEFAULT_PRODUCT = f"labenv-mta {__version__}"
+
+# Accounts below this uid are system accounts on Debian (adduser.conf FIRST_UID).
+FIRST_LOGIN_UID = 1000
+NO_LOGIN_SHELLS = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false")
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A ``HOST:PORT`` pair from a setting."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class MtaConfig:
+    """Everything one MTA needs to run; see docs/architecture.md for the file format."""
+
+    role: str = "final"
+    hostname: str = "localhost"
+    listen: HostPort = HostPort("127.0.0.1", 25)
+    domains: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    spool: Path = Path("/var/spool/labenv-mta")
+    mail_dir: Path = Path("/var/mail")
+    resolver: HostPort | None = None
+    spamd: HostPort | None = None
+    syslog: str = "none"
+    syslog_tag: str = "labenv-mta"
+    relay_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
+    product: str = DEFAULT_PRODUCT
+    max_message_size: int = 10 * 1024 * 1024
+    # Port of the next hop's SMTP server; tests point the relay at a server on an ephemeral port.
+    relay_port: int = 25
+    expn: bool = True
+    vrfy: bool = True
+    # RFC 5321 section 4.5.3.2.7 asks for at least 5 minutes of server idle time.
+    idle_timeout: float = 300.0
+    dns_timeout: float = 5.0
+    spamd_timeout: float = 30.0
+    # spamc's own default limit (500 KB); larger mail is delivered without a scan.
+    spamd_max_size: int = 512_000
+    delivery_workers: int = 16
+    retry_delays: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
+    # How long a message may stay queued before it bounces (sendmail's Timeout.queuereturn).
+    max_queue_age: float = 5 * 86400.0
+    dotlock_timeout: float = 30.0
+
+    def local_users(self) -> frozenset[str]:
+        """Return the names that count as local mailboxes."""
+        if self.users:
+            return frozenset(self.users)
+        return frozenset(
+            entry.pw_name
+            for entry in pwd.getpwall()
+            if entry.pw_uid >= FIRST_LOGIN_UID and entry.pw_shell not in NO_LOGIN_SHELLS and entry.pw_name != "nobody"
+        )
+
+
+def parse_host_port(value: str, field_name: str) -> HostPort:
+    """Parse ``HOST:PORT`` (``[v6]:PORT`` for IPv6) for the setting ``field_name``."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"invalid {field_name} {value!r}: expected HOST:PORT with a port from 0 to 65535")
+    return HostPort(host.strip("[]"), int(port_text))
+
+
+def _network(value: str, field_name: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ConfigError(f"invalid {field_name} entry {value!r}: expected a network such as 10.77.0.0/24") from None
+
+
+def _string_list(value: Any, field_name: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"invalid {field_name} {value!r}: expected a list of strings")
+    return tuple(value)
+
+
+def _number(value: Any, field_name: str, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise ConfigError(f"invalid {field_name} {value!r}: expected a {kind.__name__}")
+    if value < 0:
+        raise ConfigError(f"invalid {field_name} {value!r}: expected a value of 0 or more")
+    return kind(value)
+
+
+def _convert(name: str, value: Any) -> Any:
+    """Turn one raw setting (from TOML or the command line) into the field's type."""
+    if name == "role":
+        if value not in ROLES:
+            raise ConfigError(f"invalid role {value!r}: expected one of {', '.join(ROLES)}")
+        return value
+    if name in ("listen", "resolver", "spamd"):
+        if value is None or value == "":
+            if name == "listen":
+                raise ConfigError("missing listen: expected HOST:PORT")
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"invalid {name} {value!r}: expected HOST:PORT")
+        return parse_host_port(value, name)
+    if name in ("domains", "users"):
+        return tuple(item.lower() if name == "domains" else item for item in _string_list(value, name))
+    if name == "relay_networks":
+        return tuple(_network(item, name) for item in _string_list(value, name))
+    if name in ("spool", "mail_dir"):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"invalid {name} {value!r}: expected a directory path")
+        return Path(value)
+    if name == "retry_delays":
+        delays = tuple(_number(item, name, float) for item in (value if isinstance(value, list) else [value]))
+        if not delays:
+            raise ConfigError("invalid retry_delays []: expected at least one delay in seconds")
+        return delays
+    if name in ("max_message_size", "relay_port", "delivery_workers", "spamd_max_size"):
+        return _number(value, name, int)
+    if name in ("idle_timeout", "dns_timeout", "spamd_timeout", "max_queue_age", "dotlock_timeout"):
+        return _number(value, name, float)
+    if name in ("expn", "vrfy"):
+        if not isinstance(value, bool):
+            raise ConfigError(f"invalid {name} {value!r}: expected true or false")
+        return value
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"invalid {name} {value!r}: expected a non-empty string")
+    return value
+
+
+FIELD_NAMES = frozenset(item.name for item in fields(MtaConfig))
+
+
+def build_config(settings: dict[str, Any], base: MtaConfig | None = None) -> MtaConfig:
+    """Apply raw ``settings`` (keys as in the TOML file) over ``base`` or the defaults."""
+    unknown = sorted(set(settings) - FIELD_NAMES)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {unknown[0]!r}: expected one of {', '.join(sorted(FIELD_NAMES))}"
+        )
+    converted = {name: _convert(name, value) for name, value in settings.items()}
+    config = replace(base or MtaConfig(), **converted)
+    if config.relay_port == 0:
+        raise ConfigError("invalid relay_port 0: expected a port from 1 to 65535")
+    return config
+
+
+def load_config(path: Path | None, overrides: dict[str, Any]) -> MtaConfig:
+    """Read the TOML file at ``path`` (if any), then apply ``overrides`` from the command line."""
+    settings: dict[str, Any] = {}
+    if path is not None:
+        try:
+            settings = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read MTA configuration {path}: {exc.strerror}; check the --config path") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML in MTA configuration {path}: {exc}") from exc
+    settings.update({name: value for name, value in overrides.items() if value is not None})
+    return build_config(settings)

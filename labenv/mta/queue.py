@@ -1,0 +1,243 @@
+"""Runs deliveries from the spool: workers, retries with backoff, bounces and queue runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from labenv.mta import dsn, outcome
+from labenv.mta.events import LOG_NOTICE
+from labenv.mta.local import deliver_local
+from labenv.mta.outcome import Outcome
+from labenv.mta.remote import deliver_remote
+from labenv.mta.smtpclient import Transcript
+from labenv.mta.spool import Envelope, Recipient, SpoolError
+
+if TYPE_CHECKING:
+    from labenv.mta.server import MtaServices
+
+log = logging.getLogger(__name__)
+
+# How long stop() lets running deliveries finish before cancelling them.
+STOP_GRACE_SECONDS = 10.0
+
+
+class DeliveryQueue:
+    """Delivers queued messages with a pool of worker tasks."""
+
+    def __init__(self, services: "MtaServices") -> None:
+        self._services = services
+        self._ready: asyncio.Queue[str | None] = asyncio.Queue()
+        self._active: set[str] = set()
+        self._attempts: dict[str, int] = defaultdict(int)
+        self._retry_at: dict[str, float] = {}
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start(self, queued: list[str]) -> None:
+        """Start the workers and the retry timer, then queue ``queued`` (found in the spool at start)."""
+        for _ in range(max(1, self._services.config.delivery_workers)):
+            self._tasks.append(asyncio.get_running_loop().create_task(self._worker()))
+        self._tasks.append(asyncio.get_running_loop().create_task(self._timer()))
+        if queued:
+            log.info("recovering %d queued messages", len(queued))
+        for qid in queued:
+            self.submit(qid)
+
+    async def stop(self) -> None:
+        """Let running deliveries finish (for up to STOP_GRACE_SECONDS), then cancel the workers."""
+        for _ in self._tasks:
+            self._ready.put_nowait(None)
+        workers = self._tasks[:-1]
+        timer = self._tasks[-1] if self._tasks else None
+        if timer is not None:
+            timer.cancel()
+        if workers:
+            done, pending = await asyncio.wait(workers, timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                log.warning("cancelling a delivery still running after %s s", STOP_GRACE_SECONDS)
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._tasks.clear()
+
+    def submit(self, qid: str) -> None:
+        """Queue ``qid`` for immediate delivery."""
+        self._idle.clear()
+        self._ready.put_nowait(qid)
+
+    def run_queue_soon(self) -> None:
+        """Retry every deferred message now (ETRN, or a queue run asked for by an operator)."""
+        for qid in list(self._retry_at):
+            self._retry_at[qid] = 0.0
+        self._wakeup.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until nothing is queued for immediate delivery or being delivered."""
+        await self._idle.wait()
+
+    @property
+    def deferred_count(self) -> int:
+        """How many messages wait for a retry."""
+        return len(self._retry_at)
+
+    async def _worker(self) -> None:
+        while True:
+            qid = await self._ready.get()
+            if qid is None:
+                return
+            try:
+                await self.deliver_now(qid, None)
+            except Exception:
+                # One broken message must not stop the worker; it stays queued for the next run.
+                log.exception("delivery of %s failed unexpectedly; it stays queued", qid)
+                self._schedule_retry(qid)
+            finally:
+                if self._ready.empty() and not self._active:
+                    self._idle.set()
+
+    async def _timer(self) -> None:
+        while True:
+            now = time.time()
+            due = [qid for qid, when in self._retry_at.items() if when <= now]
+            for qid in due:
+                del self._retry_at[qid]
+                self.submit(qid)
+            upcoming = min(self._retry_at.values(), default=now + 60.0)
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), max(0.05, upcoming - now))
+            except asyncio.TimeoutError:
+                pass
+
+    def _schedule_retry(self, qid: str) -> None:
+        delays = self._services.config.retry_delays
+        attempt = self._attempts[qid]
+        delay = delays[min(attempt, len(delays)) - 1] if attempt else delays[0]
+        self._retry_at[qid] = time.time() + delay
+        self._wakeup.set()
+
+    async def deliver_now(self, qid: str, transcript: Transcript) -> None:
+        """Attempt every unfinished recipient of ``qid`` once; ``transcript`` receives VERB lines."""
+        if qid in self._active:
+            return
+        self._active.add(qid)
+        try:
+            await self._attempt(qid, transcript)
+        finally:
+            self._active.discard(qid)
+
+    async def _attempt(self, qid: str, transcript: Transcript) -> None:
+        services = self._services
+        try:
+            envelope, message, done = services.spool.load(qid)
+        except FileNotFoundError:
+            return
+        self._attempts[qid] += 1
+        queue_runs = self._attempts[qid] - 1
+        pending = [(index, recipient) for index, recipient in enumerate(envelope.recipients) if index not in done]
+        started = time.time()
+        results = await self._deliver_all(envelope, message, pending, transcript)
+        expired = time.time() - envelope.received_at > services.config.max_queue_age
+        for index, recipient in pending:
+            result = results[index]
+            if not result.is_final and expired:
+                result = outcome.failed("4.4.7", f"Message could not be delivered for {services.config.max_queue_age / 86400:g} days ({result.diagnostic})")
+                results[index] = result
+            route_local = services.router.route(recipient.address)
+            mailer = "local" if route_local is not None and route_local.is_local else "esmtp"
+            services.maillog.delivered(
+                envelope,
+                recipient.address,
+                mailer=mailer,
+                attempt_started=started,
+                queue_runs=queue_runs,
+                dsn=result.dsn,
+                stat=result.stat,
+                relay=result.relay,
+            )
+        await self._send_notices(envelope, message, pending, results)
+        finished = [index for index, _ in pending if results[index].is_final]
+        remaining = len(pending) - len(finished)
+        for position, index in enumerate(finished):
+            await services.spool.mark_done(qid, index, remaining + len(finished) - position - 1)
+        if remaining:
+            self._schedule_retry(qid)
+        else:
+            self._attempts.pop(qid, None)
+            self._retry_at.pop(qid, None)
+
+    async def _deliver_all(
+        self, envelope: Envelope, message: bytes, pending: list[tuple[int, Recipient]], transcript: Transcript
+    ) -> dict[int, Outcome]:
+        services = self._services
+        results: dict[int, Outcome] = {}
+        remote: dict[str, list[tuple[int, Recipient]]] = defaultdict(list)
+        for index, recipient in pending:
+            route = services.router.route(recipient.address)
+            if route is None:
+                # The user disappeared from the configuration since the message was accepted.
+                results[index] = outcome.failed("5.1.1", "User unknown")
+            elif route.is_local:
+                if transcript is not None:
+                    await transcript(f"<{recipient.address}>... Connecting to local...")
+                results[index] = await deliver_local(services, envelope, message, route.user)
+                if transcript is not None:
+                    await transcript(f"<{recipient.address}>... {results[index].stat}")
+            else:
+                remote[route.domain].append((index, recipient))
+        for domain, group in remote.items():
+            results.update(await deliver_remote(services, envelope, message, domain, group, transcript))
+        return results
+
+    async def _send_notices(
+        self, envelope: Envelope, message: bytes, pending: list[tuple[int, Recipient]], results: dict[int, Outcome]
+    ) -> None:
+        """Queue one DSN for the recipients that asked for one; never for a bounce or the null sender."""
+        if not envelope.sender or envelope.is_bounce:
+            return
+        entries: list[tuple[Recipient, Outcome, str]] = []
+        for index, recipient in pending:
+            result = results[index]
+            if result.state == outcome.FAILED and dsn.wants_notice(recipient, "failed"):
+                entries.append((recipient, result, "failed"))
+            elif result.state == outcome.SENT and dsn.wants_notice(recipient, "sent") and not result.remote_dsn:
+                action = "delivered" if result.relay is None else "relayed"
+                entries.append((recipient, result, action))
+        if entries:
+            await self.inject_notice(envelope, message, entries)
+
+    async def inject_notice(self, envelope: Envelope, message: bytes, entries: list[tuple[Recipient, Outcome, str]]) -> None:
+        """Store a DSN to the sender of ``envelope`` and queue it; it must be durable before recipients are marked done."""
+        services = self._services
+        spool = services.spool
+        bounce_id = spool.new_queue_id()
+        body = dsn.build_report(envelope, message, entries, hostname=services.config.hostname, bounce_id=bounce_id)
+        now = time.time()
+        notice = Envelope(
+            queue_id=bounce_id,
+            sender="",
+            recipients=[Recipient(envelope.sender)],
+            received_at=now,
+            client_ip="127.0.0.1",
+            client_name="localhost",
+            helo=services.config.hostname,
+            protocol="",
+            size=len(body) - body.count(b"\r\n"),
+            is_bounce=True,
+        )
+        try:
+            await spool.store(notice, body)
+        except SpoolError as exc:
+            log.error("cannot queue the DSN for %s: %s", envelope.queue_id, exc)
+            raise
+        finally:
+            spool.release_queue_id(bounce_id)
+        reasons = "; ".join(f"{result.diagnostic or result.stat}" for _, result, _ in entries)
+        services.maillog.note(envelope.queue_id, f"{bounce_id}: DSN: {reasons}", LOG_NOTICE)
+        services.maillog.received(notice)
+        self.submit(bounce_id)

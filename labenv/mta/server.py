@@ -1,0 +1,180 @@
+"""The MTA process: listening socket, spool, delivery queue and logging, startable in-process or from the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from labenv.errors import LabenvError
+from labenv.mta.config import MtaConfig
+from labenv.mta.events import MailLog, SyslogSink
+from labenv.mta.hooks import AuthHooks
+from labenv.mta.lookup import Lookups
+from labenv.mta.queue import DeliveryQueue
+from labenv.mta.routing import Router
+from labenv.mta.session import MtaSession
+from labenv.mta.spool import Spool
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 30.0
+# File writes and fsyncs run in these threads; enough for many sessions to overlap their fsyncs.
+IO_THREADS = 32
+
+
+class MtaStartError(LabenvError):
+    """The MTA could not start listening."""
+
+
+@dataclass
+class MtaServices:
+    """The parts a session and the delivery queue share."""
+
+    config: MtaConfig
+    spool: Spool
+    lookups: Lookups
+    router: Router
+    maillog: MailLog
+    hooks: AuthHooks
+    executor: ThreadPoolExecutor
+    queue: DeliveryQueue | None = None
+
+
+def open_sink(config: MtaConfig) -> SyslogSink | None:
+    """Open the syslog target named in ``config`` (None for "none")."""
+    if config.syslog == "none":
+        return None
+    from labenv.mta.syslogger import open_syslog
+
+    return open_syslog(config.syslog, config.syslog_tag)
+
+
+class MtaServer:
+    """One MTA instance.
+
+    Use ``start()``/``stop()`` from any thread (the server runs its own event
+    loop in a background thread), or ``await serve(stop_event)`` inside a loop.
+    """
+
+    def __init__(self, config: MtaConfig, *, hooks: AuthHooks | None = None, sink: SyslogSink | None = None) -> None:
+        self.config = config
+        self._hooks = hooks or AuthHooks()
+        self._sink = sink
+        self.services: MtaServices | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_event: asyncio.Event | None = None
+        self.address: tuple[str, int] | None = None
+
+    async def start_async(self) -> None:
+        """Prepare the spool, start delivering what it holds and open the listening socket."""
+        config = self.config
+        executor = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="mta-io")
+        spool = Spool(config.spool, executor)
+        queued = spool.prepare()
+        sink = self._sink if self._sink is not None else open_sink(config)
+        services = MtaServices(
+            config=config,
+            spool=spool,
+            lookups=Lookups(config.resolver, config.dns_timeout),
+            router=Router(config),
+            maillog=MailLog(sink),
+            hooks=self._hooks,
+            executor=executor,
+        )
+        services.queue = DeliveryQueue(services)
+        self.services = services
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(
+                lambda: MtaSession(services), config.listen.host, config.listen.port, reuse_address=True
+            )
+        except OSError as exc:
+            executor.shutdown(wait=False)
+            raise MtaStartError(
+                f"cannot listen on {config.listen}: {exc.strerror}; choose another --listen address or free the port"
+            ) from exc
+        self.address = self._server.sockets[0].getsockname()[:2]
+        services.queue.start(queued)
+        log.info("%s (%s) listening on %s:%s", config.hostname, config.role, *self.address)
+
+    async def stop_async(self) -> None:
+        """Stop accepting, let running deliveries finish, and release the threads."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self.services is not None:
+            await self.services.queue.stop()
+            self.services.executor.shutdown(wait=True)
+        log.info("%s stopped", self.config.hostname)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        await self.start_async()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop_async()
+
+    # -- running in a thread ------------------------------------------------
+
+    def start(self) -> tuple[str, int]:
+        """Start the server in a background thread and return the address it listens on."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            self._stop_event = asyncio.Event()
+
+            async def main() -> None:
+                try:
+                    await self.start_async()
+                except BaseException as exc:
+                    failure.append(exc)
+                    ready.set()
+                    return
+                ready.set()
+                try:
+                    await self._stop_event.wait()
+                finally:
+                    await self.stop_async()
+
+            try:
+                loop.run_until_complete(main())
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"mta-{self.config.hostname}", daemon=True)
+        self._thread.start()
+        if not ready.wait(START_TIMEOUT):
+            raise MtaStartError(f"MTA {self.config.hostname} did not start within {START_TIMEOUT:g} s")
+        if failure:
+            self._thread.join()
+            raise failure[0]
+        assert self.address is not None
+        return self.address
+
+    def call(self, coroutine_function, *args):
+        """Run ``coroutine_function(*args)`` on the server's loop and return its result (for tests and benchmarks)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine_function(*args), self._loop).result()
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until the delivery queue has nothing to deliver right now."""
+        assert self._loop is not None and self.services is not None
+        asyncio.run_coroutine_threadsafe(self.services.queue.wait_idle(), self._loop).result(timeout)
+
+    def stop(self) -> None:
+        """Stop the server started with ``start()`` and wait for its thread."""
+        if self._loop is None or self._thread is None:
+            return
+        self._loop.call_soon_threadsafe(self._stop_event.set)
+        self._thread.join()
+        self._thread = None

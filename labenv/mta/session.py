@@ -1,0 +1,460 @@
+"""The SMTP dialogue of the lab MTA: aiosmtpd's protocol with sendmail's replies and extensions."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import pwd
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiosmtpd.smtp import SMTP
+
+from labenv.mta import headers, maillog
+from labenv.mta.events import LOG_INFO, LOG_NOTICE
+from labenv.mta.lookup import ClientName
+from labenv.mta.params import (
+    MailParameters,
+    ParameterError,
+    parse_mail_parameters,
+    parse_rcpt_parameters,
+    split_path,
+)
+from labenv.mta.spool import Envelope, Recipient, SpoolError
+
+if TYPE_CHECKING:
+    from labenv.mta.server import MtaServices
+
+log = logging.getLogger(__name__)
+
+# RFC 5321 section 4.5.3.1.4: a command line is at most 512 octets with CRLF.
+COMMAND_LINE_LIMIT = 512
+# RFC 1870 section 3, RFC 3461 section 4 and RFC 2852 section 4 let MAIL and
+# RCPT grow by the length of the parameters they define.
+MAIL_LINE_LIMIT = COMMAND_LINE_LIMIT + 26 + 110 + 16
+RCPT_LINE_LIMIT = COMMAND_LINE_LIMIT + 510 + 40
+HELP_TOPICS = {
+    "HELO": "HELO <hostname>: introduce yourself.",
+    "EHLO": "EHLO <hostname>: introduce yourself and ask for the ESMTP extensions.",
+    "MAIL": "MAIL FROM: <sender> [SIZE=n BODY=7BIT|8BITMIME RET=FULL|HDRS ENVID=id BY=n;R|N]: start a transaction.",
+    "RCPT": "RCPT TO: <recipient> [NOTIFY=NEVER|SUCCESS,FAILURE,DELAY ORCPT=type;addr]: add a recipient.",
+    "DATA": "DATA: send the message, ending with \".\" on a line by itself.",
+    "RSET": "RSET: abort the current transaction.",
+    "NOOP": "NOOP: do nothing.",
+    "QUIT": "QUIT: close the connection.",
+    "HELP": "HELP [topic]: show help.",
+    "VRFY": "VRFY <recipient>: verify a local address.",
+    "EXPN": "EXPN <recipient>: expand a local address.",
+    "VERB": "VERB: report each delivery step of the next messages in this session.",
+    "ETRN": "ETRN <domain>: start a run of the mail queue.",
+    "DSN": "DSN: delivery status notifications, see RFC 3461.",
+}
+
+
+@dataclass
+class Transaction:
+    """The state between MAIL and the end of DATA."""
+
+    sender: str | None = None
+    parameters: MailParameters = field(default_factory=MailParameters)
+    recipients: list[Recipient] = field(default_factory=list)
+
+
+class MtaSession(SMTP):
+    """One SMTP connection; aiosmtpd parses lines, this class gives the replies."""
+
+    def __init__(self, services: "MtaServices") -> None:
+        config = services.config
+        super().__init__(
+            handler=object(),
+            hostname=config.hostname,
+            ident=f"ESMTP {config.product}",
+            data_size_limit=config.max_message_size,
+            timeout=config.idle_timeout,
+            loop=asyncio.get_running_loop(),
+        )
+        self.services = services
+        self.config = config
+        # aiosmtpd keeps these limits in a class-level dict that its own EHLO
+        # grows on every call, so each session gets its own fixed copy.
+        self.command_size_limits = collections.defaultdict(lambda: COMMAND_LINE_LIMIT)
+        self.transaction = Transaction()
+        self.verbose = False
+        self.client_ip = "unknown"
+        self._client_name_task: asyncio.Task[ClientName] | None = None
+        self.client: ClientName = ClientName(None, False)
+
+    # -- connection ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if peer else "unknown"
+        # The banner carries the time of connection, as sendmail's does.
+        self.__ident__ = f"ESMTP {self.config.product}; {headers.rfc2822_date()}"
+        self._client_name_task = asyncio.get_running_loop().create_task(
+            self.services.lookups.client_name(self.client_ip)
+        )
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._client_name_task is not None:
+            self._client_name_task.cancel()
+        super().connection_lost(error)
+
+    def _timeout_cb(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(f"421 4.4.2 {self.config.hostname} Timeout waiting for input\r\n".encode())
+        self.services.maillog.note(
+            None, f"timeout waiting for input from {self._relay_text()} during server cmd read", LOG_NOTICE
+        )
+        super()._timeout_cb()
+
+    def _set_post_data_state(self) -> None:
+        super()._set_post_data_state()
+        self.transaction = Transaction()
+
+    async def _await_client_name(self) -> ClientName:
+        if self._client_name_task is not None:
+            try:
+                self.client = await self._client_name_task
+            except asyncio.CancelledError:
+                raise
+            self._client_name_task = None
+        return self.client
+
+    def _relay_text(self) -> str:
+        name = self.client.name
+        text = f"{name} [{self.client_ip}]" if name else f"[{self.client_ip}]"
+        return text + (" (may be forged)" if self.client.may_be_forged else "")
+
+    # -- greeting -----------------------------------------------------------
+
+    async def _greet(self, hostname: str | None, extended: bool) -> bool:
+        if not hostname:
+            verb = "EHLO" if extended else "HELO"
+            await self.push(f"501 5.0.0 {verb} requires domain address")
+            return False
+        await self._await_client_name()
+        self._set_rset_state()
+        self.session.host_name = hostname
+        self.session.extended_smtp = extended
+        return True
+
+    def _hello_line(self) -> str:
+        return f"{self.config.hostname} Hello {self.client.name or 'unknown'} [{self.client_ip}], pleased to meet you"
+
+    async def smtp_HELO(self, hostname: str | None) -> None:
+        if await self._greet(hostname, extended=False):
+            self.command_size_limits.clear()
+            await self.push(f"250 {self._hello_line()}")
+
+    async def smtp_EHLO(self, hostname: str | None) -> None:
+        if not await self._greet(hostname, extended=True):
+            return
+        self.command_size_limits["MAIL"] = MAIL_LINE_LIMIT
+        self.command_size_limits["RCPT"] = RCPT_LINE_LIMIT
+        keywords = ["ENHANCEDSTATUSCODES", "PIPELINING"]
+        if self.config.expn:
+            keywords.append("EXPN")
+        keywords += ["VERB", "8BITMIME", f"SIZE {self.config.max_message_size}", "DSN", "ETRN", "DELIVERBY", "HELP"]
+        lines = [self._hello_line(), *keywords]
+        for line in lines[:-1]:
+            self._writer.write(f"250-{line}\r\n".encode())
+        await self.push(f"250 {lines[-1]}")
+
+    # -- transaction --------------------------------------------------------
+
+    async def _need_hello(self) -> bool:
+        if not self.session.host_name:
+            await self.push("503 5.0.0 Polite people say HELO first")
+            return True
+        return False
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if await self._need_hello():
+            return
+        if self.transaction.sender is not None:
+            await self.push("503 5.5.0 Sender already specified")
+            return
+        try:
+            address, words = split_path(arg or "", "FROM:")
+            if words and not self.session.extended_smtp:
+                raise ParameterError("501 5.5.4 Parameters need EHLO")
+            parameters = parse_mail_parameters(words, self.config.max_message_size)
+        except ParameterError as exc:
+            await self.push(str(exc))
+            return
+        # The sender is taken as given: the handout's forged sender must pass,
+        # because this lab shows what an unauthenticated MTA accepts.
+        self.transaction.sender = address
+        self.transaction.parameters = parameters
+        await self.push(f"250 2.1.0 <{address}>... Sender ok")
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if await self._need_hello():
+            return
+        if self.transaction.sender is None:
+            await self.push("503 5.0.0 Need MAIL before RCPT")
+            return
+        try:
+            address, words = split_path(arg or "", "TO:")
+            if not address:
+                raise ParameterError("553 5.0.0 <>... User address required")
+            if words and not self.session.extended_smtp:
+                raise ParameterError("501 5.5.4 Parameters need EHLO")
+            parameters = parse_rcpt_parameters(words)
+        except ParameterError as exc:
+            await self.push(str(exc))
+            return
+        reply = self._check_recipient(address)
+        if reply is not None:
+            self.services.maillog.note(
+                None,
+                f"ruleset=check_rcpt, arg1=<{address}>, relay={self._relay_text()}, reject={reply}",
+                LOG_NOTICE,
+            )
+            await self.push(reply)
+            return
+        self.transaction.recipients.append(Recipient(address, parameters.notify, parameters.orcpt))
+        await self.push(f"250 2.1.5 <{address}>... Recipient ok")
+
+    def _check_recipient(self, address: str) -> str | None:
+        route = self.services.router.route(address)
+        if route is None:
+            return f"550 5.1.1 <{address}>... User unknown"
+        if not route.is_local and not self.services.router.may_relay(self.client_ip):
+            return f"550 5.7.1 <{address}>... Relaying denied"
+        return None
+
+    async def smtp_RSET(self, arg: str | None) -> None:
+        if arg:
+            await self.push("501 5.5.4 Syntax: RSET")
+            return
+        self._set_rset_state()
+        await self.push("250 2.0.0 Reset state")
+
+    async def smtp_NOOP(self, arg: str | None) -> None:
+        await self.push("250 2.0.0 OK")
+
+    async def smtp_QUIT(self, arg: str | None) -> None:
+        await self.push(f"221 2.0.0 {self.config.hostname} closing connection")
+        self._handler_coroutine.cancel()
+        self.transport.close()
+
+    # -- DATA ---------------------------------------------------------------
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        if await self._need_hello():
+            return
+        if self.transaction.sender is None:
+            await self.push("503 5.0.0 Need MAIL command")
+            return
+        if not self.transaction.recipients:
+            # RFC 2920 section 3.1: with PIPELINING a DATA sent after rejected
+            # RCPTs must fail here, never get a 354.
+            await self.push("503 5.0.0 Need RCPT (recipient)")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        queue_id = self.services.spool.new_queue_id()
+        try:
+            await self._receive_message(queue_id)
+        finally:
+            self.services.spool.release_queue_id(queue_id)
+            self._set_post_data_state()
+
+    async def _receive_message(self, queue_id: str) -> None:
+        await self.push('354 Enter mail, end with "." on a line by itself')
+        started = time.time()
+        try:
+            data, oversized = await self._read_data()
+        except (asyncio.CancelledError, asyncio.IncompleteReadError, ConnectionError):
+            self.services.maillog.note(
+                queue_id, f"lost input channel from {self._relay_text()} to MTA after data", LOG_NOTICE
+            )
+            raise
+        if oversized:
+            self.services.maillog.note(
+                queue_id, f"message from {self._relay_text()} exceeded {self.config.max_message_size} bytes; rejected"
+            )
+            await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
+            return
+        envelope, message = self._build_message(queue_id, data, started)
+        try:
+            await self.services.spool.store(envelope, message)
+        except SpoolError as exc:
+            log.error("cannot queue %s: %s", queue_id, exc)
+            await self.push("451 4.3.0 Temporary failure writing the queue; try again later")
+            return
+        self.services.maillog.received(envelope)
+        if self.verbose:
+            await self.services.queue.deliver_now(queue_id, self._verbose_line)
+        else:
+            self.services.queue.submit(queue_id)
+        await self.push(f"250 2.0.0 {queue_id} Message accepted for delivery")
+
+    async def _verbose_line(self, text: str) -> None:
+        # RFC 821 left 0xx codes for VERB output; sendmail sends its delivery transcript this way.
+        for line in text.splitlines() or [""]:
+            await self.push(f"050 {line}")
+
+    async def _read_data(self) -> tuple[bytes, bool]:
+        """Read DATA up to the CRLF.CRLF line, undoing dot-stuffing (RFC 5321 section 4.5.2).
+
+        Only a "." alone between two CRLFs ends the message, so bare LF or CR
+        variants stay inside it. Lines longer than the stream buffer are kept
+        whole. Beyond the size limit, the rest is read and thrown away.
+        """
+        reader = self._reader
+        chunks: list[bytes] = []
+        size = 0
+        limit = self.config.max_message_size
+        oversized = False
+        at_line_start = True
+        while True:
+            try:
+                piece = await reader.readuntil(b"\r\n")
+                complete = True
+            except asyncio.LimitOverrunError as exc:
+                piece = await reader.read(exc.consumed)
+                complete = False
+            if at_line_start:
+                if complete and piece == b".\r\n":
+                    break
+                if piece[:1] == b".":
+                    piece = piece[1:]
+            size += len(piece)
+            if size > limit:
+                oversized = True
+                chunks.clear()
+            elif not oversized:
+                chunks.append(piece)
+            # asyncio's LimitOverrunError never splits a CRLF, so a line ends
+            # exactly where a piece ends with one.
+            at_line_start = piece.endswith(b"\r\n")
+            self._reset_timeout()
+        return b"".join(chunks), oversized
+
+    def _build_message(self, queue_id: str, data: bytes, started: float) -> tuple[Envelope, bytes]:
+        transaction = self.transaction
+        recipients = transaction.recipients
+        protocol = "ESMTP" if self.session.extended_smtp else "SMTP"
+        received = headers.received_header(
+            helo=self.session.host_name,
+            client_name=self.client.name,
+            client_ip=self.client_ip,
+            hostname=self.config.hostname,
+            product=self.config.product,
+            protocol=protocol,
+            queue_id=queue_id,
+            recipients=[recipient.address for recipient in recipients],
+            when=started,
+        )
+        added: list[bytes] = []
+        msgid_values = headers.field_values(data, b"message-id")
+        if msgid_values:
+            msgid = msgid_values[0].decode("utf-8", "replace")
+        else:
+            msgid = headers.message_id(queue_id, self.config.hostname, started)
+            added.append(f"Message-Id: {msgid}\r\n".encode())
+        if not headers.has_field(data, b"date"):
+            added.append(f"Date: {headers.rfc2822_date(started)}\r\n".encode())
+        message = headers.append_fields(received + data, added)
+        precedence = headers.field_values(data, b"precedence")
+        envelope = Envelope(
+            queue_id=queue_id,
+            sender=transaction.sender or "",
+            recipients=recipients,
+            received_at=started,
+            client_ip=self.client_ip,
+            client_name=self.client.name,
+            helo=self.session.host_name,
+            protocol=protocol,
+            # sendmail's size= counts the message as received with LF line ends.
+            size=len(data) - data.count(b"\r\n"),
+            body_type=transaction.parameters.body,
+            ret=transaction.parameters.ret,
+            envid=transaction.parameters.envid,
+            msgid=msgid,
+            message_class=maillog.message_class(precedence[0].decode("ascii", "replace") if precedence else None),
+            may_be_forged=self.client.may_be_forged,
+        )
+        return envelope, message
+
+    # -- other commands -----------------------------------------------------
+
+    def _describe_user(self, argument: str) -> str | None:
+        address = argument.strip().strip("<>")
+        route = self.services.router.route(address)
+        if route is None or not route.is_local:
+            return None
+        try:
+            full_name = pwd.getpwnam(route.user).pw_gecos.split(",")[0]
+        except KeyError:
+            full_name = ""
+        mailbox = f"<{route.user}@{self.config.hostname}>"
+        return f"{full_name} {mailbox}" if full_name else mailbox
+
+    async def smtp_VRFY(self, arg: str | None) -> None:
+        if not self.config.vrfy:
+            await self.push("252 2.5.2 Cannot VRFY user; try RCPT to attempt delivery (or try finger)")
+            return
+        await self._answer_lookup(arg, "VRFY")
+
+    async def smtp_EXPN(self, arg: str | None) -> None:
+        if not self.config.expn:
+            await self.push("502 5.7.0 Sorry, we do not allow this operation")
+            return
+        await self._answer_lookup(arg, "EXPN")
+
+    async def _answer_lookup(self, arg: str | None, verb: str) -> None:
+        if not arg:
+            await self.push(f"501 5.5.2 Argument required")
+            return
+        described = self._describe_user(arg)
+        if described is None:
+            await self.push(f"550 5.1.1 {arg.strip()}... User unknown")
+        else:
+            await self.push(f"250 2.1.5 {described}")
+
+    async def smtp_VERB(self, arg: str | None) -> None:
+        self.verbose = True
+        await self.push("250 2.0.0 Verbose mode")
+
+    async def smtp_ETRN(self, arg: str | None) -> None:
+        if not arg:
+            await self.push("501 5.5.2 Parameter required")
+            return
+        self.services.maillog.note(None, f"ETRN {arg} from {self._relay_text()}")
+        self.services.queue.run_queue_soon()
+        await self.push(f"250 2.0.0 Queuing for node {arg} started")
+
+    async def smtp_HELP(self, arg: str | None) -> None:
+        if arg:
+            topic = HELP_TOPICS.get(arg.strip().upper())
+            if topic is None:
+                await self.push(f'504 5.3.0 HELP topic "{arg.strip()}" unknown')
+            else:
+                await self.push(f"214-2.0.0 {topic}")
+                await self.push("214 2.0.0 End of HELP info")
+            return
+        lines = [
+            f"This is {self.config.product}",
+            "Topics:",
+            "\tHELO\tEHLO\tMAIL\tRCPT\tDATA",
+            "\tRSET\tNOOP\tQUIT\tHELP\tVRFY",
+            "\tEXPN\tVERB\tETRN\tDSN",
+            'For more info use "HELP <topic>".',
+        ]
+        for line in lines:
+            self._writer.write(f"214-2.0.0 {line}\r\n".encode())
+        await self.push("214 2.0.0 End of HELP info")
+
+    async def smtp_AUTH(self, arg: str | None) -> None:
+        await self.push("503 5.3.3 AUTH not available")
+
+    async def smtp_STARTTLS(self, arg: str | None) -> None:
+        await self.push("502 5.5.1 STARTTLS not available")
