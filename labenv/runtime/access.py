@@ -17,10 +17,13 @@ from pathlib import Path
 
 from labenv.errors import ConfigError, DockerError
 from labenv.lab.model import Lab
+from labenv.lab.secrets import load_or_create_secrets, state_dir_for
 from labenv.runtime.names import container_name
 
 log = logging.getLogger(__name__)
 
+# Files the ssh client reads, kept apart from the key store of labenv.lab.secrets.
+CLIENT_DIR = "ssh-client"
 SSH_KEY_FILE = "id_ed25519"
 KNOWN_HOSTS_FILE = "known_hosts"
 
@@ -59,27 +62,18 @@ def ssh_files(lab: Lab) -> tuple[Path, Path]:
     The files live in the lab's state directory with mode 0600, so that ssh
     accepts the key and checks each host key without a prompt.
     """
-    from labenv.lab.secrets import load_or_create_secrets, state_dir_for
-
     state_dir = state_dir_for(lab.name)
     secrets = load_or_create_secrets(state_dir, lab)
-    key_path = state_dir / SSH_KEY_FILE
-    _write_private(key_path, secrets.user_private_key)
-
-    lines = []
-    for host in lab.hosts:
-        public_key = secrets.host_public_keys.get(host.name)
-        if public_key is None:
-            continue
-        names = ",".join([host.fqdn, host.name, str(host.address)])
-        lines.append(f"{names} {public_key.strip()}\n")
-    known_hosts = state_dir / KNOWN_HOSTS_FILE
-    _write_private(known_hosts, "".join(lines).encode())
+    client_dir = state_dir / CLIENT_DIR
+    key_path = client_dir / SSH_KEY_FILE
+    known_hosts = client_dir / KNOWN_HOSTS_FILE
+    _write_private(key_path, secrets.user_key.private_openssh)
+    _write_private(known_hosts, secrets.known_hosts(lab).encode())
     return key_path, known_hosts
 
 
 def _write_private(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as file:
         file.write(content)
