@@ -5,20 +5,14 @@ from __future__ import annotations
 import io
 import ipaddress
 import os
-from dataclasses import dataclass
 
 import docker
 
 from labenv.lab.model import Host, Lab, User
+from labenv.lab.render import FileSpec
 
 IDLE_IMAGE = "labenv-test/idle:latest"
 
-
-@dataclass(frozen=True)
-class Spec:
-    content: bytes
-    mode: int = 0o644
-    owner: str = "root"
 
 
 def build_idle_image(client: docker.DockerClient) -> str:
@@ -46,13 +40,13 @@ def idle_lab(name: str, subnet: str) -> Lab:
     return Lab(name, "campus.test", network, hosts, users, "labenv-mta test")
 
 
-def idle_files(lab: Lab, marker: bytes = b"one") -> dict[str, dict[str, Spec]]:
+def idle_files(lab: Lab, marker: bytes = b"one") -> dict[str, dict[str, FileSpec]]:
     dns = str(lab.host_with_role("dns").address).encode()
     files = {}
     for host in lab.hosts:
         files[host.name] = {
-            "/etc/resolv.conf": Spec(b"nameserver " + dns + b"\nsearch campus.test\n"),
-            "/etc/labenv/marker": Spec(marker + b"\n"),
-            "/home/john/.ssh/authorized_keys": Spec(b"ssh-ed25519 AAAA test\n", 0o600, "john"),
+            "/etc/resolv.conf": FileSpec(b"nameserver " + dns + b"\nsearch campus.test\n"),
+            "/etc/labenv/marker": FileSpec(marker + b"\n"),
+            "/home/john/.ssh/authorized_keys": FileSpec(b"ssh-ed25519 AAAA test\n", 0o600, "john"),
         }
     return files

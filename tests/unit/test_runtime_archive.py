@@ -3,20 +3,14 @@
 import io
 import ipaddress
 import tarfile
-from dataclasses import dataclass
 
 import pytest
 
 from labenv.errors import ConfigError
 from labenv.lab.model import Host, Lab, User
+from labenv.lab.render import FileSpec
 from labenv.runtime.archive import owner_ids, pack_files
 
-
-@dataclass
-class Spec:
-    content: bytes
-    mode: int = 0o644
-    owner: str = "root"
 
 
 def _lab() -> Lab:
@@ -33,8 +27,8 @@ def _members(data: bytes) -> dict[str, tarfile.TarInfo]:
 
 def test_pack_files_modes_and_owners():
     files = {
-        "/etc/labenv/mta.toml": Spec(b"role = 'final'\n"),
-        "/home/john/.ssh/authorized_keys": Spec(b"ssh-ed25519 AAAA\n", 0o600, "john"),
+        "/etc/labenv/mta.toml": FileSpec(b"role = 'final'\n"),
+        "/home/john/.ssh/authorized_keys": FileSpec(b"ssh-ed25519 AAAA\n", 0o600, "john"),
     }
     members = _members(pack_files(files, owner_ids(_lab())))
 
@@ -49,7 +43,7 @@ def test_pack_files_modes_and_owners():
 
 
 def test_pack_files_user_home_dirs():
-    files = {"/home/john/.ssh/authorized_keys": Spec(b"key\n", 0o600, "john")}
+    files = {"/home/john/.ssh/authorized_keys": FileSpec(b"key\n", 0o600, "john")}
     members = _members(pack_files(files, owner_ids(_lab())))
 
     home = members["home/john"]
@@ -66,7 +60,7 @@ def test_pack_files_user_home_dirs():
 
 
 def test_pack_files_content_roundtrip():
-    files = {"/etc/labenv/users.sh": Spec(b"#!/bin/sh\nuseradd john\n", 0o755)}
+    files = {"/etc/labenv/users.sh": FileSpec(b"#!/bin/sh\nuseradd john\n", 0o755)}
     data = pack_files(files, owner_ids(_lab()))
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         extracted = tar.extractfile("etc/labenv/users.sh").read()
@@ -74,11 +68,11 @@ def test_pack_files_content_roundtrip():
 
 
 def test_pack_files_unknown_owner():
-    files = {"/etc/spamassassin/local.cf": Spec(b"", owner="debian-spamd")}
+    files = {"/etc/spamassassin/local.cf": FileSpec(b"", owner="debian-spamd")}
     with pytest.raises(ConfigError, match="debian-spamd"):
         pack_files(files, owner_ids(_lab()))
 
 
 def test_pack_files_relative_path():
     with pytest.raises(ConfigError, match="not absolute"):
-        pack_files({"etc/hosts": Spec(b"")}, owner_ids(_lab()))
+        pack_files({"etc/hosts": FileSpec(b"")}, owner_ids(_lab()))
