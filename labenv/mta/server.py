@@ -110,6 +110,7 @@ class MtaServer:
             self._server = None
         if self.services is not None:
             await self.services.queue.stop()
+            await self.services.spool.close()
             self.services.executor.shutdown(wait=True)
         log.info("%s stopped", self.config.hostname)
 

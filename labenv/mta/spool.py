@@ -87,6 +87,7 @@ class DirectorySync:
         self._executor = executor
         self._next: asyncio.Future[None] | None = None
         self._running = False
+        self._task: asyncio.Task[None] | None = None
 
     async def sync(self) -> None:
         """Return once an fsync of the directory that started after this call has finished."""
@@ -96,8 +97,13 @@ class DirectorySync:
         waiter = self._next
         if not self._running:
             self._running = True
-            loop.create_task(self._run())
+            self._task = loop.create_task(self._run())
         await waiter
+
+    async def drain(self) -> None:
+        """Wait for the fsync in progress, if any, so that the event loop can close cleanly."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -194,6 +200,10 @@ class Spool:
             temp.unlink(missing_ok=True)
             raise SpoolError(f"cannot write {temp}: {exc.strerror}") from exc
         await self._dir_sync.sync()
+
+    async def close(self) -> None:
+        """Wait for directory fsyncs still in progress."""
+        await self._dir_sync.drain()
 
     def load(self, qid: str) -> tuple[Envelope, bytes, set[int]]:
         """Read a queued message, its envelope and the indexes of recipients already done."""
