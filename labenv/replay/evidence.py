@@ -1,0 +1,159 @@
+"""Evidence gathered from a run record: the delivered message, its Received hops, and log lines by queue id.
+
+The report renders these objects as Markdown and HTML. The capture named
+``final_qid`` picks the message to examine. In the default scenario it is
+the queue id alcyone gave the forged message. Without that capture the
+report examines the last message any step printed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.message import Message
+
+from labenv.replay import mailtext
+from labenv.replay.record import RunRecord
+
+# The capture that names the queue id of the message the report examines.
+MESSAGE_CAPTURE = "final_qid"
+
+# Header fields shown in the report, in this order, when the message has them.
+SHOWN_HEADERS = (
+    "Return-Path", "Received", "Received-SPF", "Authentication-Results", "DKIM-Signature",
+    "From", "To", "Subject", "Date", "Message-Id", "Message-ID",
+    "X-Spam-Status", "X-Spam-Level", "X-Spam-Flag", "X-Spam-Checker-Version",
+)
+
+
+@dataclass
+class Hop:
+    """One Received field, split, with the lab hosts that its address and "by" name belong to."""
+
+    raw: str
+    helo: str | None = None
+    rdns: str | None = None
+    address: str | None = None
+    by: str | None = None
+    queue_id: str | None = None
+    protocol: str | None = None
+    # The lab host that owns ``address`` and the one that wrote the line (``by``).
+    client_host: str | None = None
+    writer_host: str | None = None
+    submitter: str | None = None
+
+    @property
+    def helo_matches(self) -> bool | None:
+        """Whether the claimed HELO name equals the reverse-DNS name; None when either is missing."""
+        if not self.helo or not self.rdns or self.rdns == "unknown":
+            return None
+        return self.helo.lower().rstrip(".") == self.rdns.lower().rstrip(".")
+
+
+@dataclass
+class LogGroup:
+    """The log lines of one queue id, with the host whose file each came from."""
+
+    queue_id: str
+    lines: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Evidence:
+    """Everything the report's analysis sections show."""
+
+    message: Message | None
+    headers: list[tuple[str, str]]
+    hops: list[Hop]
+    log_groups: list[LogGroup]
+    queue_id: str | None
+
+
+def find_message(record: RunRecord) -> Message | None:
+    """Return the examined message: the last one printed that contains the ``final_qid`` capture."""
+    queue_id = record.captures.get(MESSAGE_CAPTURE)
+    found = None
+    for session in record.sessions:
+        for step in session.steps:
+            message = mailtext.pick_message(step.transcript, queue_id)
+            if message is not None:
+                found = message
+    return found
+
+
+def annotate_hops(message: Message, record: RunRecord) -> list[Hop]:
+    """Split each Received field of ``message``, topmost (the last hop) first."""
+    hops = []
+    for value in message.get_all("Received", []):
+        raw = mailtext.unfold(str(value))
+        parts = mailtext.parse_received(raw) or {}
+        hop = Hop(
+            raw=raw,
+            helo=parts.get("helo"),
+            rdns=parts.get("rdns"),
+            address=parts.get("address"),
+            by=parts.get("by"),
+            queue_id=parts.get("queue_id"),
+            protocol=parts.get("protocol"),
+            submitter=parts.get("submitter"),
+        )
+        if hop.address:
+            owner = record.host_by_address(hop.address)
+            hop.client_host = owner.name if owner else None
+        if hop.by:
+            writer = record.host_by_fqdn(hop.by)
+            hop.writer_host = writer.name if writer else None
+        hops.append(hop)
+    return hops
+
+
+def group_logs(record: RunRecord) -> list[LogGroup]:
+    """Collect syslog lines from every step, grouped by queue id in order of first appearance.
+
+    Lines without a queue id (spamd's) join the group whose msgid they name.
+    A line printed twice on one host, by tail and then by grep, is kept once.
+    """
+    groups: dict[str, LogGroup] = {}
+    message_ids: dict[str, str] = {}
+    seen: set[tuple[str, str]] = set()
+    loose: list[tuple[str, str, mailtext.LogLine]] = []
+    for session in record.sessions:
+        for step in session.steps:
+            for text in step.transcript.splitlines():
+                line = mailtext.parse_log_line(text)
+                if line is None or (step.host, line.text) in seen:
+                    continue
+                seen.add((step.host, line.text))
+                if line.queue_id is None:
+                    loose.append((step.host, line.text, line))
+                    continue
+                group = groups.setdefault(line.queue_id, LogGroup(line.queue_id))
+                group.lines.append((step.host, line.text))
+                if "msgid" in line.fields:
+                    message_ids[line.fields["msgid"].strip("<>")] = line.queue_id
+    for host, text, line in loose:
+        for message_id, queue_id in message_ids.items():
+            if message_id in line.message:
+                groups[queue_id].lines.append((host, text))
+                break
+    return list(groups.values())
+
+
+def gather(record: RunRecord) -> Evidence:
+    """Build the evidence the report shows from ``record``."""
+    message = find_message(record)
+    headers: list[tuple[str, str]] = []
+    hops: list[Hop] = []
+    if message is not None:
+        headers = [
+            (name, mailtext.unfold(str(value)))
+            for name, value in message.items()
+            if name.lower() in {shown.lower() for shown in SHOWN_HEADERS}
+        ]
+        hops = annotate_hops(message, record)
+    return Evidence(
+        message=message,
+        headers=headers,
+        hops=hops,
+        log_groups=group_logs(record),
+        queue_id=record.captures.get(MESSAGE_CAPTURE),
+    )

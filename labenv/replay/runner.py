@@ -1,0 +1,189 @@
+"""Run a scenario on a lab: each step over SSH in a pseudo-terminal, then its checks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from labenv.errors import ExpectationFailed, LabenvError
+from labenv.lab.model import Lab
+from labenv.replay import template
+from labenv.replay.checks import check_expectation, check_relation
+from labenv.replay.context import host_facts, lab_context
+from labenv.replay.expect import Expect, ExpectTimeout
+from labenv.replay.record import RunRecord, SessionRecord, StepRecord
+from labenv.replay.scenario import Scenario, Step
+
+log = logging.getLogger(__name__)
+
+# Seconds between two attempts of a step that has a retry time.
+RETRY_PAUSE = 1.0
+
+# Terminal size given to the programs; wide enough that nothing wraps a log line.
+TERMINAL_COLUMNS = 250
+TERMINAL_ROWS = 50
+
+
+class Terminal(Protocol):
+    """A program running in a pseudo-terminal: a paramiko channel, or a stand-in in tests."""
+
+    def recv(self, size: int) -> bytes: ...
+
+    def sendall(self, data: bytes) -> None: ...
+
+    def settimeout(self, timeout: float | None) -> None: ...
+
+    def exit_status_ready(self) -> bool: ...
+
+    def recv_exit_status(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+# Opens ``command`` for ``user`` on ``host`` in a pseudo-terminal.
+TerminalOpener = Callable[[str, str, str], Terminal]
+
+
+class SshTerminals:
+    """Opens commands over SSH as lab users, keeping one connection per host and user."""
+
+    def __init__(self, lab: Lab, connect: Callable[[Lab, str, str], Any] | None = None):
+        if connect is None:
+            from labenv.runtime.access import fabric_connection
+
+            connect = fabric_connection
+        self.lab = lab
+        self._connect = connect
+        self._connections: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, host: str, user: str, command: str) -> Terminal:
+        import paramiko
+
+        key = (host, user)
+        try:
+            if key not in self._connections:
+                connection = self._connect(self.lab, host, user)
+                connection.open()
+                self._connections[key] = connection
+            transport = self._connections[key].client.get_transport()
+            channel = transport.open_session()
+            channel.get_pty(term="vt100", width=TERMINAL_COLUMNS, height=TERMINAL_ROWS)
+            channel.exec_command(command)
+        except (paramiko.SSHException, OSError) as exc:
+            self._connections.pop(key, None)
+            raise LabenvError(
+                f"SSH to {user}@{host} in lab {self.lab.name} failed: {exc}; "
+                f"check that the lab runs with 'labenv status --name {self.lab.name}'"
+            ) from exc
+        return channel
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+
+def replay(
+    scenario: Scenario,
+    lab: Lab,
+    open_terminal: TerminalOpener,
+    on_step: Callable[[str, StepRecord], None] | None = None,
+) -> RunRecord:
+    """Run every session of ``scenario`` on ``lab`` and return the record.
+
+    A failed check does not stop the replay, so the record shows every
+    difference at once. A later check that needs a capture the failed one
+    would have made fails with a message naming that capture. ``on_step``
+    is called after each step.
+    """
+    started = time.monotonic()
+    context = lab_context(lab, scenario)
+    record = RunRecord(
+        scenario=scenario.path,
+        title=scenario.title,
+        lab=lab.name,
+        domain=lab.domain,
+        started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        question=scenario.question,
+        hosts=host_facts(lab),
+        variables=dict(context["vars"]),
+    )
+    for session in scenario.sessions:
+        session_record = SessionRecord(session.key, session.title)
+        record.sessions.append(session_record)
+        log.info("session %s: %s", session.key, session.title)
+        for step in session.steps:
+            step_record = run_step(step, context, open_terminal)
+            session_record.steps.append(step_record)
+            if on_step:
+                on_step(session.key, step_record)
+
+    record.captures = dict(context["captured"])
+    record.relations = [check_relation(relation, record.captures) for relation in scenario.relations]
+    record.seconds = round(time.monotonic() - started, 2)
+    return record
+
+
+def run_step(step: Step, context: dict[str, Any], open_terminal: TerminalOpener) -> StepRecord:
+    """Run ``step``, again while its checks fail and its retry time lasts; keep the last attempt's captures."""
+    deadline = time.monotonic() + step.retry
+    attempts = 0
+    while True:
+        attempts += 1
+        captured_before = dict(context["captured"])
+        record = _attempt(step, context, open_terminal)
+        record.attempts = attempts
+        if record.ok or time.monotonic() >= deadline:
+            return record
+        log.debug("step %s failed on attempt %d; retrying", step.location, attempts)
+        context["captured"] = captured_before
+        time.sleep(RETRY_PAUSE)
+
+
+def _attempt(step: Step, context: dict[str, Any], open_terminal: TerminalOpener) -> StepRecord:
+    where = str(step.location)
+    started = time.monotonic()
+    command = template.render(step.command, context, where=where)
+    record = StepRecord(host=step.host, user=step.user, command=command, transcript="", exit_status=None, seconds=0.0)
+    log.debug("%s@%s: %s", step.user, step.host, command)
+    try:
+        terminal = open_terminal(step.host, step.user, command)
+    except LabenvError as exc:
+        record.error = str(exc)
+        return record
+
+    session = Expect(terminal)
+    try:
+        _run_dialog(step, context, session)
+        if not session.read_to_end(step.timeout):
+            record.error = f"{where}: {command!r} did not end within {step.timeout:g} s; raise the step's timeout"
+    except LabenvError as exc:
+        record.error = str(exc)
+    finally:
+        terminal.close()
+    record.transcript = session.transcript
+    record.exit_status = terminal.recv_exit_status() if terminal.exit_status_ready() else None
+    record.seconds = round(time.monotonic() - started, 2)
+
+    for expectation in step.expectations:
+        result, captured = check_expectation(expectation, record.transcript, context)
+        context["captured"].update(captured)
+        record.checks.append(result)
+    return record
+
+
+def _run_dialog(step: Step, context: dict[str, Any], session: Expect) -> None:
+    for action in step.dialog:
+        where = str(action.location)
+        if action.expect is not None:
+            pattern = template.render(action.expect, context, regex=True, where=where)
+            try:
+                match = session.expect(pattern, action.timeout or step.timeout)
+            except ExpectTimeout as exc:
+                raise ExpectationFailed(f"{where}: {exc}") from exc
+            context["captured"].update({k: v for k, v in match.groupdict().items() if v is not None})
+        if action.send is not None:
+            session.send_line(template.render(action.send, context, where=where))

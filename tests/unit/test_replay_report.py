@@ -1,0 +1,132 @@
+"""Tests of the session report, written from a recorded run."""
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from labenv.replay.evidence import gather
+from labenv.replay.record import CheckResult, HostFacts, RunRecord, SessionRecord, StepRecord
+from labenv.replay.report import default_report_dir, write_report
+
+QID = "wB4KA0xY000042"
+
+MBOX = f"""\
+From mmouse@toontown.test Fri Dec  4 20:10:01 2026
+Return-Path: <mmouse@toontown.test>
+Received: from foobar.yech.test (regulus.campus.test [10.77.0.10])
+\tby alcyone.campus.test (labenv-mta 0.1.0) with SMTP id {QID}
+\tfor <john@alcyone.campus.test>; Fri, 4 Dec 2026 20:10:01 +0000
+Authentication-Results: alcyone.campus.test; spf=fail smtp.mailfrom=mmouse@toontown.test
+Subject: This is a bogus message <script>
+X-Spam-Status: No, score=2.1 required=5.0 tests=MISSING_DATE
+
+Hi John,
+"""
+
+ALCYONE_LOG = f"""\
+Dec  4 20:10:01 alcyone labenv-mta[42]: {QID}: from=<mmouse@toontown.test>, size=52, class=0, nrcpts=1, \
+msgid=<202612042010.{QID}@alcyone.campus.test>, proto=SMTP, daemon=MTA, relay=regulus.campus.test [10.77.0.10]
+Dec  4 20:10:01 spamd spamd[7]: spamd: processing message <202612042010.{QID}@alcyone.campus.test> for john:1001
+Dec  4 20:10:01 alcyone labenv-mta[42]: {QID}: to=<john@alcyone.campus.test>, delay=00:00:00, mailer=local, \
+pri=30052, dsn=2.0.0, stat=Sent
+Dec  4 20:09:59 alcyone labenv-mta[41]: wB4K9xAA000041: to=<john@alcyone.campus.test>, stat=Sent
+"""
+
+
+def recorded_run(ok: bool = True) -> RunRecord:
+    failed = CheckResult(
+        name="spamd scored the message", kind="header", location="handout.toml:150 (session[2].step[0].expect[4].header)",
+        ok=ok, expected="X-Spam-Status matching /^No/", actual="the message has no X-Spam-Status field",
+    )
+    read = StepRecord("alcyone", "john", "cat /var/mail/john", MBOX, 0, 0.1, checks=[failed])
+    tail = StepRecord("alcyone", "john", "tail /var/log/syslog", ALCYONE_LOG, 0, 0.1)
+    grep = StepRecord("loghost", "root", f"grep {QID} /var/log/syslog", ALCYONE_LOG.splitlines()[0] + "\n", 0, 0.1)
+    return RunRecord(
+        scenario="scenarios/handout.toml",
+        title="Send, forge, read and trace a message",
+        lab="replay",
+        domain="campus.test",
+        started="2026-12-04T20:10:00+00:00",
+        seconds=12.5,
+        question="Is there any reliable way to tell where a message really came from?",
+        hosts=[HostFacts("regulus", "regulus.campus.test", "10.77.0.10", "relay"),
+               HostFacts("alcyone", "alcyone.campus.test", "10.77.0.20", "final")],
+        variables={"forged": "mmouse@toontown.test"},
+        sessions=[SessionRecord("read", "Read", [read]), SessionRecord("logs", "Logs", [tail, grep])],
+        relations=[CheckResult("one queue id", "relation", "handout.toml:235 (relation[0].same)", True,
+                               "final_qid = received_qid", f"final_qid={QID}, received_qid={QID}")],
+        captures={"final_qid": QID},
+    )
+
+
+@pytest.fixture
+def written(tmp_path: Path):
+    def write(record):
+        markdown = write_report(record, tmp_path / "out")
+        return markdown.read_text(), (tmp_path / "out" / "report.html").read_text(), tmp_path / "out"
+
+    return write
+
+
+def test_report_hops_annotated():
+    evidence = gather(recorded_run())
+    assert len(evidence.hops) == 1
+    hop = evidence.hops[0]
+    assert hop.helo == "foobar.yech.test"
+    assert hop.client_host == "regulus"
+    assert hop.writer_host == "alcyone"
+    assert hop.helo_matches is False
+
+
+def test_report_logs_grouped():
+    groups = gather(recorded_run()).log_groups
+    assert [group.queue_id for group in groups] == [QID, "wB4K9xAA000041"]
+    hosts = [host for host, _ in groups[0].lines]
+    # from= and to= on alcyone, spamd's line joined by its msgid, and loghost's copy.
+    assert hosts == ["alcyone", "alcyone", "loghost", "alcyone"]
+    assert "processing message" in groups[0].lines[3][1]
+
+
+def test_report_markdown(written):
+    markdown, _, _ = written(recorded_run())
+    assert markdown.startswith("# Replay of Send, forge, read and trace a message on lab replay\n")
+    assert "Every expectation held." in markdown
+    assert "john@alcyone: cat /var/mail/john" in markdown
+    assert "| 1 | alcyone | foobar.yech.test | regulus.campus.test | 10.77.0.10 (regulus) | no | " + QID in markdown
+    assert f"### {QID} (the examined message)" in markdown
+    assert "[loghost] Dec  4 20:10:01 alcyone labenv-mta[42]" in markdown
+    assert "| domain authentication | the domain of <mmouse@toontown.test> | spf=fail |" in markdown
+    assert "relay=regulus.campus.test [10.77.0.10] on alcyone" in markdown
+
+
+def test_report_failure_listed(written):
+    markdown, page, _ = written(recorded_run(ok=False))
+    assert "1 expectation(s) failed." in markdown
+    assert "## Failures" in markdown
+    assert "FAIL: spamd scored the message (handout.toml:150 (session[2].step[0].expect[4].header))" in markdown
+    assert "actual: the message has no X-Spam-Status field" in markdown
+    assert "FAIL: spamd scored the message" in page
+
+
+def test_report_html_escaped(written):
+    _, page, _ = written(recorded_run())
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script>" not in page
+    assert html.escape("Subject: This is a bogus message <script>") in page
+    assert "&lt;mmouse@toontown.test&gt;" in page
+
+
+def test_report_run_json_roundtrip(written):
+    record = recorded_run()
+    _, _, folder = written(record)
+    loaded = RunRecord.load(folder / "run.json")
+    assert loaded == record
+    assert json.loads((folder / "run.json").read_text())["captures"] == {"final_qid": QID}
+
+
+def test_report_default_dir():
+    moment = datetime(2026, 12, 4, 20, 10, 5, tzinfo=timezone.utc)
+    assert default_report_dir(Path("reports"), "replay", moment) == Path("reports/replay-20261204T201005Z")
