@@ -175,3 +175,17 @@ def test_env_error_names_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_override_unknown_key_error() -> None:
     with pytest.raises(ConfigError, match="command line: subnett: unknown key; did you mean 'subnet'"):
         load_lab(None, overrides={"subnett": "10.80.0.0/24"})
+
+
+def test_docs_example_loads(tmp_path: Path) -> None:
+    docs = Path(__file__).parents[2] / "docs" / "lab-file.md"
+    example = docs.read_text(encoding="utf-8").split("```toml\n")[1].split("```")[0]
+
+    lab = load_lab(write_lab(tmp_path, example))
+
+    assert lab.domain == "csustan.test"
+    assert str(lab.host("alcyone").address) == "192.168.44.165"
+    assert lab.auth_policy == "enforce"
+    assert [user.name for user in lab.users] == ["john", "mmouse"]
+    assert [domain.name for domain in lab.foreign_domains] == ["disney.test"]
+    assert [str(address) for address in lab.blocklisted] == ["127.0.0.2", "192.168.44.10"]
