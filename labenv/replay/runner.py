@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from labenv.errors import ExpectationFailed, LabenvError
+from labenv.errors import ExpectationFailed, LabenvError, ScenarioError
 from labenv.lab.model import Lab
 from labenv.replay import template
 from labenv.replay.checks import check_expectation, check_relation
@@ -134,26 +134,34 @@ def run_step(step: Step, context: dict[str, Any], open_terminal: TerminalOpener)
     while True:
         attempts += 1
         captured_before = dict(context["captured"])
-        record = _attempt(step, context, open_terminal)
+        record, retryable = _attempt(step, context, open_terminal)
         record.attempts = attempts
-        if record.ok or time.monotonic() >= deadline:
+        if record.ok or not retryable or time.monotonic() >= deadline:
             return record
         log.debug("step %s failed on attempt %d; retrying", step.location, attempts)
         context["captured"] = captured_before
         time.sleep(RETRY_PAUSE)
 
 
-def _attempt(step: Step, context: dict[str, Any], open_terminal: TerminalOpener) -> StepRecord:
+def _attempt(step: Step, context: dict[str, Any], open_terminal: TerminalOpener) -> tuple[StepRecord, bool]:
+    """Run ``step`` once; return its record and whether running it again could change the outcome."""
     where = str(step.location)
     started = time.monotonic()
-    command = template.render(step.command, context, where=where)
-    record = StepRecord(host=step.host, user=step.user, command=command, transcript="", exit_status=None, seconds=0.0)
+    record = StepRecord(host=step.host, user=step.user, command=step.command, transcript="", exit_status=None,
+                        seconds=0.0)
+    try:
+        # A command may use a capture that an earlier failed step never made.
+        command = template.render(step.command, context, where=where)
+    except ScenarioError as exc:
+        record.error = str(exc)
+        return record, False
+    record.command = command
     log.debug("%s@%s: %s", step.user, step.host, command)
     try:
         terminal = open_terminal(step.host, step.user, command)
     except LabenvError as exc:
         record.error = str(exc)
-        return record
+        return record, True
 
     session = Expect(terminal)
     try:
@@ -172,7 +180,7 @@ def _attempt(step: Step, context: dict[str, Any], open_terminal: TerminalOpener)
         result, captured = check_expectation(expectation, record.transcript, context)
         context["captured"].update(captured)
         record.checks.append(result)
-    return record
+    return record, True
 
 
 def _run_dialog(step: Step, context: dict[str, Any], session: Expect) -> None:
