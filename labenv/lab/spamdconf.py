@@ -34,7 +34,10 @@ dns_available yes
 skip_rbl_checks 0
 
 # The lab blocklist: the last external relay's address is looked up in {zone}.
-header {BLOCKLIST_RULE} eval:check_rbl('labbl-lastexternal', '{zone}.')
+# check_rbl cannot do this, because SpamAssassin 4.0.1 drops private
+# addresses (10/8, 127/8, ...) before any check_rbl query
+# (DNSEval.pm, ip_list_uniq_and_strip_private). AskDNS queries the name as given.
+askdns {BLOCKLIST_RULE} _LASTEXTERNALREVIP_.{zone}. A 127.0.0.2
 describe {BLOCKLIST_RULE} Relay is listed in the lab blocklist {zone}
 tflags {BLOCKLIST_RULE} net
 score {BLOCKLIST_RULE} {BLOCKLIST_SCORE}

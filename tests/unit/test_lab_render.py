@@ -184,7 +184,7 @@ def test_render_spamd_local_cf(files) -> None:
     assert "dns_server 10.77.0.53" in lines
     assert "dns_available yes" in lines
     assert "skip_rbl_checks 0" in lines
-    assert "header RCVD_IN_LABBL eval:check_rbl('labbl-lastexternal', 'bl.campus.test.')" in lines
+    assert "askdns RCVD_IN_LABBL _LASTEXTERNALREVIP_.bl.campus.test. A 127.0.0.2" in lines
     assert "score RCVD_IN_LABBL 3.0" in lines
     assert "use_bayes 0" in lines
     assert not any("10.77.0.10" in line for line in lines)
@@ -254,4 +254,4 @@ def test_render_renamed_lab(tmp_path: Path) -> None:
     assert settings["dkim"]["key_file"] == "/etc/labenv/dkim/csustan.test.key"
     assert "/home/mmouse/.ssh/authorized_keys" in relay_files
     assert "add_user mmouse 1003 /home/mmouse" in spamd_files["/etc/labenv/users.sh"].content.decode()
-    assert "check_rbl('labbl-lastexternal', 'bl.csustan.test.')" in spamd_files["/etc/spamassassin/local.cf"].content.decode()
+    assert "_LASTEXTERNALREVIP_.bl.csustan.test. A" in spamd_files["/etc/spamassassin/local.cf"].content.decode()
