@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from labenv.mta import dsn, outcome
@@ -23,6 +24,21 @@ log = logging.getLogger(__name__)
 
 # How long stop() lets running deliveries finish before cancelling them.
 STOP_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class _Attempt:
+    """One pass over the unfinished recipients of a message."""
+
+    envelope: Envelope
+    message: bytes
+    done: set[int]
+    queue_runs: int
+    started: float
+    deferred: bool = False
+    # Serialises the spool's done records, so that the final removal cannot
+    # overtake a record still being written.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class DeliveryQueue:
@@ -138,61 +154,80 @@ class DeliveryQueue:
         except FileNotFoundError:
             return
         self._attempts[qid] += 1
-        queue_runs = self._attempts[qid] - 1
+        attempt = _Attempt(envelope, message, done, queue_runs=self._attempts[qid] - 1, started=time.time())
         pending = [(index, recipient) for index, recipient in enumerate(envelope.recipients) if index not in done]
-        started = time.time()
-        results = await self._deliver_all(envelope, message, pending, transcript)
-        expired = time.time() - envelope.received_at > services.config.max_queue_age
-        for index, recipient in pending:
-            result = results[index]
-            if not result.is_final and expired:
-                result = outcome.failed("4.4.7", f"Message could not be delivered for {services.config.max_queue_age / 86400:g} days ({result.diagnostic})")
-                results[index] = result
-            route_local = services.router.route(recipient.address)
-            mailer = "local" if route_local is not None and route_local.is_local else "esmtp"
-            services.maillog.delivered(
-                envelope,
-                recipient.address,
-                mailer=mailer,
-                attempt_started=started,
-                queue_runs=queue_runs,
-                dsn=result.dsn,
-                stat=result.stat,
-                relay=result.relay,
-            )
-        await self._send_notices(envelope, message, pending, results)
-        finished = [index for index, _ in pending if results[index].is_final]
-        remaining = len(pending) - len(finished)
-        for position, index in enumerate(finished):
-            await services.spool.mark_done(qid, index, remaining + len(finished) - position - 1)
-        if remaining:
+        # Each local mailbox and each remote domain is delivered on its own, so
+        # a locked mailbox or a slow next hop does not hold up the others, and
+        # each recipient is recorded as finished as soon as it is.
+        await asyncio.gather(*(self._deliver_group(attempt, group, transcript) for group in self._groups(pending)))
+        if attempt.deferred:
             self._schedule_retry(qid)
         else:
             self._attempts.pop(qid, None)
             self._retry_at.pop(qid, None)
 
-    async def _deliver_all(
-        self, envelope: Envelope, message: bytes, pending: list[tuple[int, Recipient]], transcript: Transcript
-    ) -> dict[int, Outcome]:
-        services = self._services
-        results: dict[int, Outcome] = {}
+    def _groups(self, pending: list[tuple[int, Recipient]]) -> list[list[tuple[int, Recipient]]]:
+        groups: list[list[tuple[int, Recipient]]] = []
         remote: dict[str, list[tuple[int, Recipient]]] = defaultdict(list)
         for index, recipient in pending:
-            route = services.router.route(recipient.address)
-            if route is None:
-                # The user disappeared from the configuration since the message was accepted.
-                results[index] = outcome.failed("5.1.1", "User unknown")
-            elif route.is_local:
-                if transcript is not None:
-                    await transcript(f"<{recipient.address}>... Connecting to local...")
-                results[index] = await deliver_local(services, envelope, message, route.user)
-                if transcript is not None:
-                    await transcript(f"<{recipient.address}>... {results[index].stat}")
-            else:
+            route = self._services.router.route(recipient.address)
+            if route is not None and not route.is_local:
                 remote[route.domain].append((index, recipient))
-        for domain, group in remote.items():
-            results.update(await deliver_remote(services, envelope, message, domain, group, transcript))
-        return results
+            else:
+                groups.append([(index, recipient)])
+        return groups + list(remote.values())
+
+    async def _deliver_group(self, attempt: "_Attempt", group: list[tuple[int, Recipient]], transcript: Transcript) -> None:
+        services = self._services
+        envelope = attempt.envelope
+        results = await self._deliver(envelope, attempt.message, group, transcript)
+        expired = time.time() - envelope.received_at > services.config.max_queue_age
+        for index, recipient in group:
+            result = results[index]
+            if not result.is_final and expired:
+                days = services.config.max_queue_age / 86400
+                result = outcome.failed("4.4.7", f"Message could not be delivered for {days:g} days ({result.diagnostic})")
+                results[index] = result
+            route = services.router.route(recipient.address)
+            services.maillog.delivered(
+                envelope,
+                recipient.address,
+                mailer="local" if route is None or route.is_local else "esmtp",
+                attempt_started=attempt.started,
+                queue_runs=attempt.queue_runs,
+                dsn=result.dsn,
+                stat=result.stat,
+                relay=result.relay,
+            )
+            if not result.is_final:
+                attempt.deferred = True
+        # The notice is stored before the recipients are marked done, so a
+        # crash in between sends it twice rather than never.
+        await self._send_notices(envelope, attempt.message, group, results)
+        for index, _ in group:
+            if results[index].is_final:
+                async with attempt.lock:
+                    attempt.done.add(index)
+                    remaining = len(envelope.recipients) - len(attempt.done)
+                    await services.spool.mark_done(envelope.queue_id, index, remaining)
+
+    async def _deliver(
+        self, envelope: Envelope, message: bytes, group: list[tuple[int, Recipient]], transcript: Transcript
+    ) -> dict[int, Outcome]:
+        services = self._services
+        index, recipient = group[0]
+        route = services.router.route(recipient.address)
+        if route is None:
+            # The user left the configuration after the message was accepted.
+            return {index: outcome.failed("5.1.1", "User unknown")}
+        if not route.is_local:
+            return await deliver_remote(services, envelope, message, route.domain, group, transcript)
+        if transcript is not None:
+            await transcript(f"<{recipient.address}>... Connecting to local...")
+        result = await deliver_local(services, envelope, message, route.user)
+        if transcript is not None:
+            await transcript(f"<{recipient.address}>... {result.stat}")
+        return {index: result}
 
     async def _send_notices(
         self, envelope: Envelope, message: bytes, pending: list[tuple[int, Recipient]], results: dict[int, Outcome]
