@@ -13,6 +13,7 @@ from email.message import Message
 
 from labenv.replay import mailtext
 from labenv.replay.record import RunRecord
+from labenv.trace_received import parse_received
 
 # The capture that names the queue id of the message the report examines.
 MESSAGE_CAPTURE = "final_qid"
@@ -39,7 +40,10 @@ class Hop:
     # The lab host that owns ``address`` and the one that wrote the line (``by``).
     client_host: str | None = None
     writer_host: str | None = None
+    # The local user of a submission stamp, "(from john@localhost)".
     submitter: str | None = None
+    # The writer found that forward and reverse DNS of the client disagree.
+    may_be_forged: bool = False
 
     @property
     def helo_matches(self) -> bool | None:
@@ -84,17 +88,17 @@ def annotate_hops(message: Message, record: RunRecord) -> list[Hop]:
     """Split each Received field of ``message``, topmost (the last hop) first."""
     hops = []
     for value in message.get_all("Received", []):
-        raw = mailtext.unfold(str(value))
-        parts = mailtext.parse_received(raw) or {}
+        parsed = parse_received(str(value))
         hop = Hop(
-            raw=raw,
-            helo=parts.get("helo"),
-            rdns=parts.get("rdns"),
-            address=parts.get("address"),
-            by=parts.get("by"),
-            queue_id=parts.get("queue_id"),
-            protocol=parts.get("protocol"),
-            submitter=parts.get("submitter"),
+            raw=parsed.raw,
+            helo=parsed.helo,
+            rdns=parsed.reverse_name,
+            address=parsed.address,
+            by=parsed.by,
+            queue_id=parsed.queue_id,
+            protocol=parsed.protocol,
+            submitter=parsed.ident_user,
+            may_be_forged=parsed.may_be_forged,
         )
         if hop.address:
             owner = record.host_by_address(hop.address)

@@ -1,4 +1,4 @@
-"""Parse what replayed steps print: mbox files, Received fields and sendmail-style log lines."""
+"""Parse what replayed steps print: mbox files and sendmail-style log lines."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import email.policy
 import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+
+from labenv.trace_received import unfold
+
+__all__ = ["LogLine", "log_fields", "mbox_messages", "parse_log_line", "pick_message", "unfold"]
 
 # An mbox "From " separator line: "From sender date", at the start of the file
 # or after a blank line.
@@ -24,24 +28,6 @@ _SYSLOG_LINE = re.compile(
 # <...> or (...), as in "stat=Sent (ok, queued)".
 _LOG_FIELD = re.compile(r"(?:^|, )(?P<key>[a-z]+)=(?P<value>(?:<[^>]*>|\([^)]*\)|[^,(<])*)")
 
-_RECEIVED = re.compile(
-    r"^from\s+(?P<helo>\S+)\s+\((?:(?P<rdns>[^\s\[\]()]+)\s+)?\[(?P<address>[0-9A-Fa-f.:]+)\][^)]*\)"
-    r"(?:\s+\(envelope-from [^)]*\))?"
-    r"\s+by\s+(?P<by>\S+)"
-    r"(?:\s+\((?P<product>[^)]*)\))?"
-    r"(?:\s+with\s+(?P<protocol>\S+))?"
-    r"(?:\s+id\s+(?P<queue_id>[^\s;]+))?"
-    r"(?:\s+for\s+<?(?P<recipient>[^>;\s]+)>?)?"
-    r"\s*;\s*(?P<date>.*)$",
-    re.IGNORECASE,
-)
-_RECEIVED_LOCAL = re.compile(
-    r"^\((?P<submitter>[^)]*)\)\s+by\s+(?P<by>\S+)(?:\s+\((?P<product>[^)]*)\))?"
-    r"(?:\s+id\s+(?P<queue_id>[^\s;]+))?.*?;\s*(?P<date>.*)$",
-    re.IGNORECASE,
-)
-
-
 @dataclass(frozen=True)
 class LogLine:
     """One syslog line, split into its parts."""
@@ -54,11 +40,6 @@ class LogLine:
     queue_id: str | None
     message: str
     fields: dict[str, str] = field(default_factory=dict)
-
-
-def unfold(value: str) -> str:
-    """Join a folded header value into one line (RFC 5322 section 2.2.3)."""
-    return re.sub(r"\s*\r?\n\s+", " ", value).strip()
 
 
 def mbox_messages(text: str) -> list[str]:
@@ -75,22 +56,6 @@ def pick_message(text: str, containing: str | None = None) -> EmailMessage | Non
     if not candidates:
         return None
     return email.message_from_string(candidates[-1], policy=email.policy.compat32)  # type: ignore[return-value]
-
-
-def parse_received(value: str) -> dict[str, str | None] | None:
-    """Split a Received field value into helo, rdns, address, by, product, protocol, queue_id, recipient, date.
-
-    A local submission stamp, "(from john@localhost) by host ...", yields
-    ``submitter`` in place of helo, rdns and address. Return None for any other form.
-    """
-    flat = unfold(value)
-    match = _RECEIVED.match(flat)
-    if match:
-        return match.groupdict()
-    local = _RECEIVED_LOCAL.match(flat)
-    if local:
-        return local.groupdict()
-    return None
 
 
 def log_fields(message: str) -> dict[str, str]:

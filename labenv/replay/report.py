@@ -120,11 +120,13 @@ def _header_blocks(evidence: Evidence) -> list[Block]:
     rows = []
     for number, hop in enumerate(evidence.hops, start=1):
         if hop.submitter:
-            rows.append([str(number), hop.writer_host or hop.by or "?", f"local submission ({hop.submitter})",
+            rows.append([str(number), hop.writer_host or hop.by or "?", f"local submission (from {hop.submitter})",
                          "", "", "", hop.queue_id or ""])
             continue
         matches = {True: "yes", False: "no", None: "n/a"}[hop.helo_matches]
         client = f"{hop.address} ({hop.client_host})" if hop.client_host else (hop.address or "?")
+        if hop.may_be_forged:
+            client += ", may be forged"
         rows.append([str(number), hop.writer_host or hop.by or "?", hop.helo or "?", hop.rdns or "?",
                      client, matches, hop.queue_id or ""])
     header_text = "\n".join(f"{name}: {value}" for name, value in evidence.headers)

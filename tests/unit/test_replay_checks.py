@@ -207,26 +207,6 @@ def test_relation_equal_and_missing():
     assert check_relation(relation, {"qid": "A", "helo": "A"}).ok
 
 
-def test_received_parse():
-    message = mailtext.pick_message(MBOX)
-    fields = mailtext.parse_received(message["Received"])
-    assert fields["helo"] == "foobar.yech.test"
-    assert fields["rdns"] == "regulus.campus.test"
-    assert fields["address"] == "10.77.0.10"
-    assert fields["by"] == "alcyone.campus.test"
-    assert fields["protocol"] == "SMTP"
-    assert fields["queue_id"] == "wB4KA0xY000042"
-    assert fields["recipient"] == "john@alcyone.campus.test"
-
-
-def test_received_parse_unknown_rdns():
-    fields = mailtext.parse_received("from x (unknown [10.1.2.3]) by h (p) with SMTP id Q; date")
-    assert fields["rdns"] == "unknown"
-    local = mailtext.parse_received("(from john@localhost) by regulus.campus.test (p/Submit) id Q1; date")
-    assert local["submitter"] == "from john@localhost"
-    assert local["queue_id"] == "Q1"
-
-
 def test_log_line_parse():
     line = mailtext.parse_log_line(LOG.splitlines()[0])
     assert line.host == "alcyone"
