@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from labenv.lab.defaults import DEFAULT_LAB_NAME
+from labenv.lab.labfile import load_lab
 from labenv.lab.model import AUTH_POLICIES
 
 name_option = click.option(
@@ -26,8 +27,11 @@ def build(offline: bool) -> None:
     """Build the lab images that are missing or out of date."""
     from labenv.runtime.engine import connect
     from labenv.runtime.images import ensure_images
+    from labenv.runtime.lifecycle import tag_latest
 
-    images = ensure_images(connect(), offline=offline, progress=_echo_progress)
+    client = connect()
+    images = ensure_images(client, offline=offline, progress=_echo_progress)
+    tag_latest(client, images)
     for role, image in sorted(images.items()):
         click.echo(f"{role:8} {image}")
 
@@ -208,4 +212,16 @@ def mail(lab_name: str, raw: bool, user: str) -> None:
         click.echo(message.as_bytes().decode(errors="replace"))
 
 
-COMMANDS = [build, up, down, status, exec_, ssh, logs, mail]
+@click.command(name="compose-file")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("compose"), show_default=True,
+              help="Folder to write docker-compose.yml and the hosts' files into.")
+def compose_file(output: Path) -> None:
+    """Write the default lab as a docker-compose file with its hosts' files."""
+    from labenv.runtime.compose import load_or_create_public_keys, write_compose
+
+    lab = load_lab(None, name=DEFAULT_LAB_NAME)
+    written = write_compose(output, lab, load_or_create_public_keys(output, lab))
+    click.echo(f"wrote {len(written)} files under {output}")
+
+
+COMMANDS = [build, up, down, status, exec_, ssh, logs, mail, compose_file]

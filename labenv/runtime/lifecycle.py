@@ -103,6 +103,7 @@ def up(
     # almost nothing here.
     say("checking images")
     images = ensure_images(client, offline=offline, progress=progress)
+    tag_latest(client, images)
     secrets = load_or_create_secrets(state_dir_for(lab.name), lab)
 
     # Phase 2: the network, then one container per host with its files.
@@ -113,6 +114,14 @@ def up(
     say("waiting for the hosts to be ready")
     wait_ready(lab, containers, timeout, progress)
     log.info("lab %s is up on %s", lab.name, lab.subnet)
+
+
+def tag_latest(client: docker.DockerClient, images: Mapping[str, str]) -> None:
+    """Tag each image also as <repository>:latest, the name the compose file uses."""
+    for reference in images.values():
+        repository = reference.rsplit(":", 1)[0]
+        with docker_errors(f"tagging {reference} as {repository}:latest"):
+            client.images.get(reference).tag(repository, "latest")
 
 
 def start_hosts(

@@ -8,6 +8,7 @@ cannot, and the lab network is internal).
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,23 +21,8 @@ from labenv.runtime.engine import docker_errors
 
 log = logging.getLogger(__name__)
 
-# Connects to HOST:PORT, optionally sends a request, and exits 0 when the
-# reply matches the pattern. Python is in every lab image; nc's options
-# differ between netcat flavours.
-PROBE_SCRIPT = r"""
-import re, socket, sys
-host, port, request, pattern = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-with socket.create_connection((host, port), timeout=3) as sock:
-    if request:
-        sock.sendall(request.encode().decode("unicode_escape").encode())
-    data = b""
-    while not re.search(pattern.encode(), data):
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-sys.exit(0 if re.search(pattern.encode(), data) else 1)
-"""
+# Maximum run time of one probe in seconds, so a hung daemon cannot stall the wait.
+PROBE_TIMEOUT = 3
 
 POLL_INTERVAL = 0.5
 LOG_TAIL_LINES = 15
@@ -50,8 +36,26 @@ class Probe:
     command: list[str]
 
 
-def tcp_probe(description: str, address: str, port: int, pattern: str, request: str = "") -> Probe:
-    return Probe(description, ["python3", "-c", PROBE_SCRIPT, address, str(port), request, pattern])
+def tcp_probe(
+    description: str, address: str, port: int, expected: str = "", request: str = "", farewell: str = ""
+) -> Probe:
+    """Return a probe that connects to ADDRESS:PORT, sends ``request`` and expects a first line matching ``expected``.
+
+    ``farewell`` is sent after that line, so that the server gets an orderly
+    end of session. The probe uses bash's /dev/tcp, which every lab image
+    has. An empty ``expected`` only checks that the port accepts connections.
+    """
+    script = f"exec 3<>/dev/tcp/{address}/{port}"
+    if request:
+        script += f"; printf {shlex.quote(request)} >&3"
+    if expected:
+        script += "; head -n 1 <&3"
+    if farewell:
+        script += f"; printf {shlex.quote(farewell)} >&3; cat <&3 >/dev/null"
+    command = f"timeout {PROBE_TIMEOUT} bash -c {shlex.quote(script)}"
+    if expected:
+        command += f" | grep -qE {shlex.quote(expected)}"
+    return Probe(description, ["sh", "-c", command])
 
 
 def probes_for(host: Host) -> list[Probe]:
@@ -59,8 +63,8 @@ def probes_for(host: Host) -> list[Probe]:
     probes = []
     if host.role in ("relay", "final"):
         # The relay listens on 127.0.0.1 only; the final host on every address.
-        probes.append(tcp_probe("SMTP banner on port 25", "127.0.0.1", 25, r"^220 "))
-        probes.append(tcp_probe("sshd on port 22", "127.0.0.1", 22, r"^SSH-2\.0-"))
+        probes.append(tcp_probe("SMTP banner on port 25", "127.0.0.1", 25, "^220 ", farewell=r"QUIT\r\n"))
+        probes.append(tcp_probe("sshd on port 22", "127.0.0.1", 22, "^SSH-2\\.0-"))
     elif host.role == "dns":
         probes.append(Probe(
             f"DNS answer for {host.domain} SOA",
@@ -69,9 +73,9 @@ def probes_for(host: Host) -> list[Probe]:
     elif host.role == "spamd":
         # spamd only accepts clients from --allowed-ips, which contains the lab
         # subnet, so the probe connects to the host's own lab address.
-        probes.append(tcp_probe("spamd PING on port 783", str(host.address), 783, r"PONG", r"PING SPAMC/1.5\r\n\r\n"))
+        probes.append(tcp_probe("spamd PING on port 783", str(host.address), 783, "PONG", r"PING SPAMC/1.5\r\n\r\n"))
     elif host.role == "syslog":
-        probes.append(tcp_probe("rsyslog on TCP port 514", "127.0.0.1", 514, r"", ""))
+        probes.append(tcp_probe("rsyslog on TCP port 514", "127.0.0.1", 514))
     if host.role != "syslog":
         probes.append(Probe("rsyslogd running", ["sh", "-c", "test -S /dev/log && pidof rsyslogd >/dev/null"]))
     return probes
