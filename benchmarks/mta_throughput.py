@@ -354,8 +354,12 @@ def python_server(name: str, command: list[str], port: int, root: Path, mailbox:
 
 
 @contextlib.contextmanager
-def start_server(name: str, root: Path) -> Iterator[RunningServer]:
-    """Start server ``name`` with its files under ``root`` and stop it on exit."""
+def start_server(name: str, root: Path, profile: Path | None = None) -> Iterator[RunningServer]:
+    """Start server ``name`` with its files under ``root`` and stop it on exit.
+
+    With ``profile``, the labenv MTA runs under cProfile, which writes that file
+    when the MTA exits on SIGTERM. Only the event-loop thread is profiled.
+    """
     port = free_port()
     if name == "aiosmtpd-sink":
         command = [sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink", "-l", f"127.0.0.1:{port}"]
@@ -378,8 +382,9 @@ def start_server(name: str, root: Path) -> Iterator[RunningServer]:
     elif name == "labenv":
         mail_dir = root / "mail"
         mail_dir.mkdir(mode=0o1777)
+        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
         command = [
-            sys.executable, "-m", "labenv", "mta", "serve",
+            sys.executable, *profiler, "-m", "labenv", "mta", "serve",
             "--role", "final", "--hostname", "labenv-bench.test",
             "--listen", f"127.0.0.1:{port}", "--domain", DOMAIN, "--user", USER,
             "--spool", str(root / "spool"), "--mail-dir", str(mail_dir), "--syslog", "none",
@@ -408,7 +413,8 @@ def run_server_round(name: str, round_number: int, args: argparse.Namespace, set
     results = []
     root = Path(tempfile.mkdtemp(prefix=f"mta-bench-{name}-"))
     try:
-        with start_server(name, root) as server:
+        profile = args.profile / f"{name}-round{round_number}.prof" if args.profile else None
+        with start_server(name, root, profile) as server:
             if args.warmup:
                 warm = RunResult(name, "warm-up", round_number, args.sessions, args.warmup)
                 asyncio.run(measure(server, warm, "warm", settings))
@@ -493,6 +499,19 @@ def print_summary(results: list[RunResult]) -> None:
         print(f"\nclient ceiling (smtp-sink runs): about {ceiling:.0f} msg/s per client CPU core")
 
 
+def source_commit() -> str:
+    """Return the short commit id of the checkout, with "+changes" if files differ from it."""
+    repository = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(repository), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(repository), "status", "--porcelain", "labenv"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}+changes" if changed else commit
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", default=",".join(SERVERS), help=f"comma-separated subset of {', '.join(SERVERS)}")
@@ -509,6 +528,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reply-timeout", type=float, default=60, help="seconds to wait for each SMTP reply (default 60)")
     parser.add_argument("--poll-interval", type=float, default=0.002, help="mbox poll interval in seconds (default 0.002)")
     parser.add_argument("--json", type=Path, help="also write every run's figures to this JSON file")
+    parser.add_argument("--profile", type=Path, help="run the labenv MTA under cProfile and write one .prof file per round to this folder")
     parser.add_argument("--keep", action="store_true", help="keep each server's temporary directory")
     parser.add_argument("-v", "--verbose", action="store_true", help="log server starts and stops")
     args = parser.parse_args(argv)
@@ -532,14 +552,18 @@ def main(argv: list[str] | None = None) -> int:
     if "postfix" in names or "labenv" in names:
         postfix_lab.ensure_local_user(USER)
 
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     results: list[RunResult] = []
     for round_number in range(1, args.repeat + 1):
         for name in names:
             results.extend(run_server_round(name, round_number, args, settings))
 
-    print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+    print(f"\nstarted {started}, {os.cpu_count()} CPUs, commit {source_commit()}, "
           f"{args.messages} messages of {args.size} bytes over {args.sessions} sessions, "
-          f"light load {args.light_messages} over 1 session\n")
+          f"light load {args.light_messages} over 1 session")
+    print(f"command: {' '.join(sys.argv)}\n")
     print_table(results)
     print_summary(results)
     if args.json:
