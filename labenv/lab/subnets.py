@@ -44,7 +44,7 @@ def pick_subnet(name: str, taken: Iterable[ipaddress.IPv4Network]) -> ipaddress.
     start = int.from_bytes(digest[:4], "big") % len(candidates)
     for step in range(len(candidates)):
         candidate = candidates[(start + step) % len(candidates)]
-        if candidate != DEFAULT_SUBNET and not _overlaps_any(candidate, taken):
+        if not _overlaps_any(candidate, taken):
             return candidate
     raise ConfigError(
         f"no free /{SUBNET_PREFIX} left in {SUBNET_POOL} for lab {name!r}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import zoneinfo
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from labenv.lab.model import (
     User,
 )
 from labenv.lab.subnets import SUBNET_PREFIX, is_private_subnet, pick_subnet
+
+log = logging.getLogger(__name__)
 
 # RFC 1035 section 2.3.1 labels, lower case only so that names compare simply.
 DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -103,9 +106,15 @@ def _subnet(
     value: Any, lab_name: str, sources: Sources, taken: Sequence[ipaddress.IPv4Network]
 ) -> ipaddress.IPv4Network:
     if value is None:
-        if lab_name == DEFAULT_LAB_NAME:
-            return DEFAULT_SUBNET
-        return pick_subnet(lab_name, taken)
+        subnet = pick_subnet(lab_name, taken)
+        if lab_name == DEFAULT_LAB_NAME and subnet != DEFAULT_SUBNET:
+            log.warning(
+                "%s is used by another Docker network, so the default lab uses %s; "
+                "set subnet= in a lab file to choose",
+                DEFAULT_SUBNET,
+                subnet,
+            )
+        return subnet
 
     expected = f"expected a private IPv4 /{SUBNET_PREFIX} such as {DEFAULT_SUBNET}"
     if not isinstance(value, str):

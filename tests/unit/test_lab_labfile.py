@@ -189,3 +189,11 @@ def test_docs_example_loads(tmp_path: Path) -> None:
     assert [user.name for user in lab.users] == ["john", "mmouse"]
     assert [domain.name for domain in lab.foreign_domains] == ["disney.test"]
     assert [str(address) for address in lab.blocklisted] == ["127.0.0.2", "192.168.44.10"]
+
+
+def test_default_lab_moves_when_taken(caplog: pytest.LogCaptureFixture) -> None:
+    lab = load_lab(None, taken_subnets=[ipaddress.IPv4Network("10.77.0.0/16")])
+
+    assert lab.subnet.subnet_of(ipaddress.IPv4Network("10.78.0.0/16"))
+    assert str(lab.host("ns").address) == str(lab.subnet.network_address + 53)
+    assert "10.77.0.0/24 is used by another Docker network" in caplog.text
