@@ -1,0 +1,341 @@
+"""The sendmail-compatible submission command, run as a process against the lab MTA in a thread."""
+
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from labenv import submit
+from labenv.mta.queueid import looks_like_queue_id
+
+SENDMAIL = Path(sys.executable).parent / "labenv-sendmail"
+LOGIN = pwd.getpwuid(os.getuid()).pw_name
+HANDOUT_INPUT = b"Subject: Test\nCc: \n\nThis is a test.\n.\n"
+
+
+@pytest.fixture
+def submit_env(tmp_path, mta):
+    """Environment for labenv-sendmail pointing at the ``mta`` fixture, as host regulus.test."""
+    config = tmp_path / "mta.toml"
+    config.write_text('hostname = "regulus.test"\nproduct = "labenv-mta 0.1.0"\n')
+    env = dict(os.environ)
+    env["LABENV_SMTP_SERVER"] = f"127.0.0.1:{mta.port}"
+    env["LABENV_MTA_CONFIG"] = str(config)
+    return env
+
+
+def run_sendmail(args, data, env):
+    return subprocess.run([str(SENDMAIL), *args], input=data, env=env, capture_output=True, timeout=60)
+
+
+def test_verbose_transcript_pipelined(mta, submit_env):
+    result = run_sendmail(["-v", "john@alcyone.test"], HANDOUT_INPUT, submit_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    lines = result.stdout.decode().splitlines()
+
+    assert lines[0] == "john@alcyone.test... Connecting to 127.0.0.1 via relay..."
+    assert lines[1].startswith("220 alcyone.test ESMTP ")
+    assert lines[2] == ">>> EHLO regulus.test"
+    assert lines[3].startswith("250-alcyone.test Hello ")
+    ehlo_end = next(index for index, line in enumerate(lines) if line.startswith("250 ") and index > 2)
+    assert "250-PIPELINING" in lines[3:ehlo_end]
+    rest = lines[ehlo_end + 1:]
+    assert re.fullmatch(rf">>> MAIL From:<{LOGIN}@regulus.test> SIZE=\d+", rest[0])
+    assert rest[1] == f"250 2.1.0 <{LOGIN}@regulus.test>... Sender ok"
+    # PIPELINING: RCPT and DATA go out together, before either reply is shown.
+    assert rest[2] == ">>> RCPT To:<john@alcyone.test>"
+    assert rest[3] == ">>> DATA"
+    assert rest[4] == "250 2.1.5 <john@alcyone.test>... Recipient ok"
+    assert rest[5] == '354 Enter mail, end with "." on a line by itself'
+    assert rest[6] == ">>> ."
+    accepted = re.fullmatch(r"250 2\.0\.0 (\S+) Message accepted for delivery", rest[7])
+    assert accepted is not None
+    qid = accepted.group(1)
+    assert rest[8] == f"john@alcyone.test... Sent ({qid} Message accepted for delivery)"
+    assert rest[9] == "Closing connection to 127.0.0.1"
+    assert rest[10] == ">>> QUIT"
+    assert rest[11] == "221 2.0.0 alcyone.test closing connection"
+    assert len(rest) == 12
+
+
+def test_submission_headers_added(mta, submit_env):
+    result = run_sendmail(["john@alcyone.test"], HANDOUT_INPUT, submit_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
+    [message] = mta.messages("john")
+    received = message.get_all("Received")
+    submission = received[-1]
+    match = re.fullmatch(
+        rf"\(from {LOGIN}@localhost\)\s+by regulus\.test \(labenv-mta 0\.1\.0/Submit\) id (\S+); (.+)", submission
+    )
+    assert match is not None, submission
+    qid = match.group(1)
+    assert looks_like_queue_id(qid)
+    assert message["Date"] == match.group(2)
+    assert re.fullmatch(rf"<\d{{12}}\.{qid}@regulus\.test>", message["Message-Id"])
+    assert message["From"].endswith(f"<{LOGIN}@regulus.test>") or message["From"] == f"{LOGIN}@regulus.test"
+    assert message["Subject"] == "Test"
+    assert message.get_payload() == "This is a test.\n"
+
+
+def test_existing_headers_kept(mta, submit_env):
+    data = b"From: Someone <someone@else.test>\nDate: Mon, 24 Jan 2005 00:06:46 -0800\nMessage-Id: <x@y>\nSubject: s\n\nbody\n"
+    result = run_sendmail(["-i", "john@alcyone.test"], data, submit_env)
+    assert result.returncode == 0, result.stderr
+    [message] = mta.messages("john")
+    assert message.get_all("From") == ["Someone <someone@else.test>"]
+    assert message.get_all("Date") == ["Mon, 24 Jan 2005 00:06:46 -0800"]
+    assert message.get_all("Message-Id") == ["<x@y>"]
+
+
+def test_extract_recipients_removes_bcc(mta, submit_env):
+    data = b"To: John <john@alcyone.test>\nBcc: jane@alcyone.test,\n  john@alcyone.test\nSubject: t\n\nhidden copy\n"
+    result = run_sendmail(["-t", "-v"], data, submit_env)
+    assert result.returncode == 0, result.stderr
+    transcript = result.stdout.decode()
+    assert "RCPT To:<john@alcyone.test>" in transcript
+    assert "RCPT To:<jane@alcyone.test>" in transcript
+    assert transcript.count("RCPT To:<john@alcyone.test>") == 1
+    for user in ("john", "jane"):
+        [message] = mta.messages(user)
+        assert message["Bcc"] is None
+        assert message["To"] == "John <john@alcyone.test>"
+        assert b"jane@alcyone.test" not in message.as_bytes().split(b"\n\n", 1)[0].replace(b"Received", b"")
+
+
+def test_lone_dot_ends_input(mta, submit_env):
+    result = run_sendmail(["john@alcyone.test"], b"Subject: d\n\nbefore\n.\nafter\n", submit_env)
+    assert result.returncode == 0, result.stderr
+    [message] = mta.messages("john")
+    assert message.get_payload() == "before\n"
+
+
+def test_ignore_dots_option(mta, submit_env):
+    for flag in ("-i", "-oi"):
+        result = run_sendmail([flag, "john@alcyone.test"], b"Subject: d\n\nbefore\n.\n..\nafter\n", submit_env)
+        assert result.returncode == 0, result.stderr
+    messages = mta.messages("john")
+    assert [message.get_payload() for message in messages] == ["before\n.\n..\nafter\n"] * 2
+
+
+def test_sender_and_full_name(mta, submit_env):
+    result = run_sendmail(["-f", "jane@other.test", "-FJane Roe", "-v", "john@alcyone.test"], b"Subject: f\n\nx\n", submit_env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^>>> MAIL From:<jane@other\.test> SIZE=\d+$", result.stdout.decode(), re.MULTILINE)
+    [message] = mta.messages("john")
+    assert message["From"] == "Jane Roe <jane@other.test>"
+    assert message["Return-Path"] == "<jane@other.test>"
+
+
+def test_crlf_input_same_as_lf(mta, submit_env):
+    lf = b"Subject: c\nX-Test: 1\n\nline one\nline two\n"
+    for data in (lf, lf.replace(b"\n", b"\r\n")):
+        result = run_sendmail(["john@alcyone.test"], data, submit_env)
+        assert result.returncode == 0, result.stderr
+    first, second = mta.messages("john")
+    assert first.get_payload() == second.get_payload() == "line one\nline two\n"
+    assert b"\r" not in mta.raw_mbox("john")
+
+
+def test_unknown_user_exit_code(mta, submit_env):
+    result = run_sendmail(["nobody@alcyone.test"], b"Subject: u\n\nx\n", submit_env)
+    assert result.returncode == submit.EX_NOUSER
+    assert result.stderr.decode() == "nobody@alcyone.test... User unknown\n"
+
+
+def test_partial_rejection_still_delivers(mta, submit_env):
+    result = run_sendmail(["nobody@alcyone.test", "jane@alcyone.test"], b"Subject: p\n\nx\n", submit_env)
+    assert result.returncode == submit.EX_NOUSER
+    assert len(mta.messages("jane")) == 1
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_server_down_tempfail(submit_env):
+    port = free_port()
+    env = dict(submit_env, LABENV_SMTP_SERVER=f"127.0.0.1:{port}")
+    result = run_sendmail(["-v", "john@alcyone.test"], b"Subject: x\n\nx\n", env)
+    assert result.returncode == submit.EX_TEMPFAIL
+    assert result.stdout.decode() == "john@alcyone.test... Connecting to 127.0.0.1 via relay...\n"
+    assert result.stderr.decode().startswith(f"john@alcyone.test... Deferred: Connection refused by 127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-bp"], "mode -bp is not supported"),
+        (["-z", "john@alcyone.test"], "invalid option -z"),
+        (["-f"], "option -f requires an argument"),
+        ([], "Recipient names must be specified"),
+    ],
+)
+def test_usage_errors(submit_env, args, expected):
+    result = run_sendmail(args, b"Subject: x\n\nx\n", submit_env)
+    assert result.returncode == submit.EX_USAGE
+    assert expected in result.stderr.decode()
+
+
+def test_invalid_server_setting(submit_env):
+    env = dict(submit_env, LABENV_SMTP_SERVER="localhost:smtp")
+    result = run_sendmail(["john@alcyone.test"], b"x\n", env)
+    assert result.returncode == submit.EX_CONFIG
+    assert "invalid LABENV_SMTP_SERVER 'localhost:smtp'" in result.stderr.decode()
+
+
+def read_reply(stream):
+    lines = []
+    while True:
+        line = stream.readline().decode().rstrip("\r\n")
+        lines.append(line)
+        if line[3:4] != "-":
+            return lines
+
+
+def test_smtp_on_stdin(mta, submit_env):
+    process = subprocess.Popen(
+        [str(SENDMAIL), "-bs"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=submit_env
+    )
+    dialogue = [
+        (b"EHLO client.test\n", "250 HELP"),
+        (b"MAIL FROM:<a@b.test>\n", "250 2.1.0 <a@b.test>... Sender ok"),
+        (b"RCPT TO:<john@alcyone.test>\n", "250 2.1.5 <john@alcyone.test>... Recipient ok"),
+        (b"DATA\n", '354 Enter mail, end with "." on a line by itself'),
+        (b"Subject: bs\n\nvia -bs\n.\n", None),
+        (b"QUIT\n", "221 2.0.0 alcyone.test closing connection"),
+    ]
+    try:
+        assert read_reply(process.stdout)[0].startswith("220 alcyone.test ESMTP")
+        for line, expected in dialogue:
+            process.stdin.write(line)
+            process.stdin.flush()
+            reply = read_reply(process.stdout)
+            if expected is None:
+                assert re.fullmatch(r"250 2\.0\.0 \S+ Message accepted for delivery", reply[-1])
+            else:
+                assert reply[-1] == expected
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+        process.stderr.close()
+    [message] = mta.messages("john")
+    assert message.get_payload() == "via -bs\n"
+
+
+class RecordingHandler:
+    """An aiosmtpd handler that keeps the envelopes it receives."""
+
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 2.0.0 Ok: queued as TESTID"
+
+
+@pytest.fixture
+def plain_server():
+    """An aiosmtpd server that advertises no PIPELINING."""
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()
+
+
+def test_transcript_without_pipelining(plain_server, submit_env):
+    controller, handler = plain_server
+    env = dict(submit_env, LABENV_SMTP_SERVER=f"127.0.0.1:{controller.port}")
+    result = run_sendmail(["-v", "john@alcyone.test", "jane@alcyone.test"], b"Subject: np\n\nx\n", env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert "250-PIPELINING" not in lines
+    start = lines.index(">>> RCPT To:<john@alcyone.test>")
+    assert lines[start + 1].startswith("250 ")
+    assert lines[start + 2] == ">>> RCPT To:<jane@alcyone.test>"
+    assert lines[start + 3].startswith("250 ")
+    assert lines[start + 4] == ">>> DATA"
+    assert lines[start + 5].startswith("354 ")
+    assert "john@alcyone.test... Sent (Ok: queued as TESTID)" in lines
+    assert "jane@alcyone.test... Sent (Ok: queued as TESTID)" in lines
+    [envelope] = handler.envelopes
+    assert envelope.rcpt_tos == ["john@alcyone.test", "jane@alcyone.test"]
+    size = re.search(r"SIZE=(\d+)", result.stdout.decode())
+    assert size is not None
+    assert int(size.group(1)) == len(envelope.original_content)
+
+
+def test_bsd_mailx_uses_it(mta, submit_env, tmp_path):
+    mailx = shutil.which("bsd-mailx")
+    if mailx is None:
+        pytest.skip("bsd-mailx is not installed (apt-get install bsd-mailx)")
+    mailrc = tmp_path / "mailrc"
+    mailrc.write_text(f"set sendmail={SENDMAIL}\n")
+    env = dict(submit_env, MAILRC=str(mailrc), HOME=str(tmp_path))
+    result = subprocess.run(
+        [mailx, "-v", "-s", "Test", "john@alcyone.test"],
+        input=b"This is a test.\n",
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    transcript = result.stdout.decode()
+    assert "john@alcyone.test... Connecting to 127.0.0.1 via relay..." in transcript
+    assert ">>> DATA" in transcript
+    [message] = mta.messages("john")
+    assert message["Subject"] == "Test"
+    assert message["To"] == "john@alcyone.test"
+    assert message.get_payload() == "This is a test.\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["-oi", "-v", "a@b"], dict(ignore_dots=True, verbose=True, recipients=["a@b"])),
+        (["-ti", "-odi", "-oem"], dict(extract_recipients=True, ignore_dots=True, recipients=[])),
+        (["-fjohn", "-F", "John Doe", "--", "-x@y"], dict(sender="john", full_name="John Doe", recipients=["-x@y"])),
+        (["-r", "r@s", "a@b,c@d", "e@f"], dict(sender="r@s", recipients=["a@b", "c@d", "e@f"])),
+        (["-bs"], dict(mode="s")),
+        (["-B", "8bitmime", "-N", "never", "-m", "x@y"], dict(body_type="8BITMIME", recipients=["x@y"])),
+    ],
+)
+def test_parse_args_cases(argv, expected):
+    options = submit.parse_args(argv)
+    for name, value in expected.items():
+        assert getattr(options, name) == value
+
+
+def test_prepare_message_size_and_order():
+    identity = submit.Identity(login="john", full_name="John Doe", hostname="regulus.test", product="p 1")
+    options = submit.Options(recipients=["jane"])
+    message, sender, recipients = submit.prepare_message(b"body only\n", options, identity, "j0O86kpL009580", 1106554006)
+    assert sender == "john@regulus.test"
+    assert recipients == ["jane@regulus.test"]
+    lines = message.split(b"\r\n")
+    assert lines[0] == b"Received: (from john@localhost)"
+    assert lines[1].startswith(b"\tby regulus.test (p 1/Submit) id j0O86kpL009580; ")
+    assert lines[2].startswith(b"Date: ")
+    assert lines[3] == b"From: John Doe <john@regulus.test>"
+    assert lines[4] == b"Message-Id: <200501240806.j0O86kpL009580@regulus.test>"
+    assert lines[5] == b""
+    assert lines[6] == b"body only"
+    assert message.endswith(b"body only\r\n")
+
+
+def test_dot_stuffing():
+    assert submit.dot_stuff(b".a\r\nb\r\n.\r\n..\r\n") == b"..a\r\nb\r\n..\r\n...\r\n"
