@@ -30,15 +30,15 @@ HOST_NAME = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Debian's useradd accepts these names without --badname.
 USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 # Debian gives uids 1000 to 59999 to ordinary login accounts. Lower and
-# higher uids belong to system accounts, nobody and dynamic users.
+# higher uids belong to system accounts, the `nobody` account and dynamic users.
 UID_RANGE = range(1000, 60000)
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 # Accounts that Debian bookworm and the role packages (nsd, spamd, openssh)
 # already create in the lab images.
 SYSTEM_ACCOUNTS = frozenset({
     "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news",
-    "uucp", "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "_apt",
-    "sshd", "nsd", "debian-spamd", "messagebus", "syslog",
+    "uucp", "proxy", "www-data", "backup", "list", "irc", "nobody", "_apt",
+    "sshd", "nsd", "debian-spamd",
 })
 
 
