@@ -7,9 +7,11 @@ with PRI = facility * 8 + severity, so mail.info is 22.
 
 from __future__ import annotations
 
+import atexit
 import errno
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -28,7 +30,7 @@ FACILITIES = {
     **{f"local{number}": 16 + number for number in range(8)},
 }
 
-# Receivers drop or cut longer lines. RFC 5424 section 6.1 asks receivers to
+# Receivers drop or cut longer lines. RFC 5424 section 6.1 says receivers SHOULD
 # accept at least 2048 bytes, and rsyslog's default maxMessageSize is 8 KB.
 DEFAULT_MAX_DATAGRAM = 2048
 DEFAULT_MAX_STREAM = 8192
@@ -37,6 +39,8 @@ CONTINUATION_MARK = "..."
 WARNING_INTERVAL = 60.0
 CONNECT_TIMEOUT = 2.0
 RECONNECT_INTERVAL = 5.0
+# Lines kept while the receiver is slow; beyond this they are dropped and counted.
+MAX_PENDING_LINES = 10000
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -54,6 +58,7 @@ class _Transport:
     """Delivery of already formatted lines; ``deliver`` raises OSError when the target is down."""
 
     max_line = DEFAULT_MAX_DATAGRAM
+    discards = False
     # glibc's syslog() leaves the host name out on the local socket because
     # rsyslog's imuxsock adds the local host name itself.
     sends_hostname = True
@@ -75,6 +80,8 @@ class _SocketTransport(_Transport):
 
 
 class _NullTransport(_Transport):
+    discards = True
+
     def deliver(self, line: bytes) -> None:
         return None
 
@@ -230,8 +237,10 @@ def split_message(message: bytes, room: int) -> list[bytes]:
 class SyslogSink:
     """One syslog destination with a fixed facility, tag and host name.
 
-    ``send`` catches every OSError from the target, counts the dropped line and
-    logs a WARNING at most once a minute.
+    ``send`` only formats the line and queues it, and a worker thread writes
+    it, so a slow or dead receiver never blocks the caller's event loop. The
+    worker catches every OSError from the target, counts the dropped line and
+    logs a WARNING at most once a minute. ``close`` writes what is queued.
     """
 
     def __init__(
@@ -249,7 +258,11 @@ class SyslogSink:
         self.facility = facility
         self.hostname = hostname
         self.max_line = max_line
-        self._lock = threading.Lock()
+        self._pending: queue.Queue[bytes | threading.Event | None] = queue.Queue(MAX_PENDING_LINES)
+        self._worker: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._stats_lock = threading.Lock()
         self._dropped = 0
         self._last_warning = float("-inf")
 
@@ -261,42 +274,88 @@ class SyslogSink:
         return header.encode("utf-8")
 
     def send(self, severity: int, message: str, *, when: datetime | None = None) -> None:
-        """Send ``message`` at ``severity`` (0-7), split into several lines when it is longer than ``max_line``."""
+        """Queue ``message`` at ``severity`` (0-7), split into several lines when it is longer than ``max_line``."""
         if not 0 <= severity <= 7:
             raise ValueError(f"syslog severity {severity} is outside 0-7")
+        if self._closed or self._transport.discards:
+            return
         header = self.format_header(severity, when or datetime.now())
         pieces = split_message(message.encode("utf-8", "replace"), self.max_line - len(header))
-        with self._lock:
-            for piece in pieces:
-                self._deliver(header + piece)
+        self._ensure_worker()
+        for piece in pieces:
+            try:
+                self._pending.put_nowait(header + piece)
+            except queue.Full:
+                self._count_drop(f"{MAX_PENDING_LINES} lines are waiting for the receiver")
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until the lines queued so far are written or dropped; return False on timeout."""
+        if self._worker is None:
+            return True
+        marker = threading.Event()
+        try:
+            self._pending.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write the queued lines (waiting at most ``timeout`` seconds), stop the worker and close the socket."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._worker is not None:
+            self.flush(timeout)
+            try:
+                self._pending.put(None, timeout=timeout)
+            except queue.Full:
+                logger.warning("syslog worker did not drain its queue within %s s; closing anyway", timeout)
+            self._worker.join(timeout)
+        self._transport.close()
+
+    def _ensure_worker(self) -> None:
+        with self._start_lock:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name=f"syslog-{self.tag}", daemon=True)
+                self._worker.start()
+                # Lines queued when the process ends still reach the receiver.
+                atexit.register(self.close)
+
+    def _run(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            self._deliver(item)
 
     def _deliver(self, line: bytes) -> None:
         try:
             self._transport.deliver(line)
         except OSError as error:
+            self._count_drop(str(error))
+            return
+        with self._stats_lock:
+            dropped, self._dropped = self._dropped, 0
+        if dropped:
+            logger.warning("syslog target is back after %d dropped lines", dropped)
+
+    def _count_drop(self, reason: str) -> None:
+        """Count one dropped line and log a WARNING unless one was logged in the last minute."""
+        with self._stats_lock:
             self._dropped += 1
-            self._warn(error)
-            return
-        if self._dropped:
-            logger.warning("syslog target is back after %d dropped lines", self._dropped)
-            self._dropped = 0
-
-    def _warn(self, error: OSError) -> None:
-        now = time.monotonic()
-        if now - self._last_warning < WARNING_INTERVAL:
-            return
-        self._last_warning = now
+            now = time.monotonic()
+            if now - self._last_warning < WARNING_INTERVAL:
+                return
+            self._last_warning = now
         logger.warning(
-            "syslog target failed, %d lines dropped so far: %s. Check that the "
-            "syslog receiver is up, because lines are dropped until it is",
+            "syslog line dropped (%d so far): %s. Check that the syslog receiver "
+            "is up, because lines are dropped until it is",
             self._dropped,
-            error,
+            reason,
         )
-
-    def close(self) -> None:
-        """Close the socket."""
-        with self._lock:
-            self._transport.close()
 
 
 def open_syslog(

@@ -207,10 +207,27 @@ def test_dead_tcp_target_does_not_raise(caplog):
     with caplog.at_level(logging.WARNING, logger="labenv.mta.syslogger"):
         for _ in range(5):
             sink.send(syslogger.INFO, "nobody listens")
+        assert sink.flush()
     sink.close()
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "dropped" in warnings[0].getMessage()
+
+
+def test_stalled_receiver_does_not_block(monkeypatch, caplog):
+    monkeypatch.setattr(syslogger, "MAX_PENDING_LINES", 10)
+    server = socket.create_server(("127.0.0.1", 0))
+    sink = syslogger.open_syslog(f"tcp:127.0.0.1:{server.getsockname()[1]}", "t", pid=1, hostname="h")
+    # The server accepts (through the backlog) but never reads, so the
+    # socket buffers fill, the worker blocks and later lines are dropped.
+    with caplog.at_level(logging.WARNING, logger="labenv.mta.syslogger"):
+        for _ in range(2000):
+            sink.send(syslogger.INFO, "x" * 8000)
+    conn, _ = server.accept()
+    conn.close()
+    server.close()
+    sink.close(timeout=1)
+    assert any("lines are waiting for the receiver" in record.getMessage() for record in caplog.records)
 
 
 def test_dead_unix_target_does_not_raise(tmp_path, caplog):
@@ -218,6 +235,7 @@ def test_dead_unix_target_does_not_raise(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="labenv.mta.syslogger"):
         sink.send(syslogger.INFO, "nobody listens")
         sink.send(syslogger.INFO, "still nobody")
+        assert sink.flush()
     sink.close()
     assert len(caplog.records) == 1
 
@@ -226,6 +244,8 @@ def test_dead_udp_host_does_not_raise(caplog):
     sink = syslogger.open_syslog("udp:no-such-host.invalid:514", "t")
     with caplog.at_level(logging.WARNING, logger="labenv.mta.syslogger"):
         sink.send(syslogger.INFO, "nobody listens")
+        assert sink.flush()
+    sink.close()
     assert len(caplog.records) == 1
 
 
