@@ -83,6 +83,16 @@ class Options:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """A message ready to send: CRLF line ends, submission fields added, and its envelope."""
+
+    message: bytes
+    sender: str
+    recipients: list[str]
+    body_type: str | None = None
+
+
+@dataclass(frozen=True)
 class Identity:
     """The submitting user and the local host."""
 
@@ -280,8 +290,8 @@ def submission_fields(message: bytes, identity: Identity, sender: str, full_name
     return "".join(line + "\r\n" for line in lines).encode("utf-8", "surrogateescape")
 
 
-def prepare_message(raw: bytes, options: Options, identity: Identity, qid: str, now: float) -> tuple[bytes, str, list[str]]:
-    """Return the message as it is sent (CRLF line ends), the envelope sender and the recipients."""
+def prepare_message(raw: bytes, options: Options, identity: Identity, qid: str, now: float) -> Submission:
+    """Build the message as it is sent and its envelope from the input and the options."""
     message = to_crlf(raw)
     sender = identity.qualify(options.sender if options.sender is not None else identity.login)
     if sender in ("<>", ""):
@@ -297,7 +307,7 @@ def prepare_message(raw: bytes, options: Options, identity: Identity, qid: str, 
     if header_end(message) == 0 and not message.startswith(b"\r\n"):
         # The input has no header section, so the body needs a separating empty line.
         added += b"\r\n"
-    return added + message, sender, recipients
+    return Submission(added + message, sender, recipients, options.body_type)
 
 
 def dot_stuff(message: bytes) -> bytes:
@@ -403,15 +413,10 @@ def open_dialogue(host: str, port: int, transcript: TextIO | None) -> SmtpDialog
 
 
 def transfer(
-    dialogue: SmtpDialogue,
-    hostname: str,
-    sender: str,
-    recipients: list[str],
-    message: bytes,
-    body_type: str | None,
-    errors: TextIO,
+    dialogue: SmtpDialogue, hostname: str, submission: Submission, errors: TextIO
 ) -> tuple[list[str], Reply | None, int]:
     """Run greeting, EHLO, MAIL, RCPT and DATA; return the accepted recipients, the final reply and the exit code."""
+    sender, recipients, message = submission.sender, submission.recipients, submission.message
     greeting = dialogue.reply()
     if greeting.code != 220:
         return [], greeting, failure_code(greeting, "connect")
@@ -426,8 +431,8 @@ def transfer(
     mail = f"MAIL From:<{sender}>"
     if "SIZE" in extensions:
         mail += f" SIZE={len(message)}"
-    if body_type and "8BITMIME" in extensions:
-        mail += f" BODY={body_type}"
+    if submission.body_type and "8BITMIME" in extensions:
+        mail += f" BODY={submission.body_type}"
     mail_reply = dialogue.command(mail)
     if mail_reply.code != 250:
         report(f"<{sender}>", mail_reply, errors)
@@ -468,11 +473,13 @@ def transfer(
     return accepted, final, exit_code
 
 
-def submit(options: Options, identity: Identity, server: tuple[str, int], message: bytes, out: TextIO, errors: TextIO) -> int:
+def submit(
+    submission: Submission, identity: Identity, server: tuple[str, int], *, verbose: bool, out: TextIO, errors: TextIO
+) -> int:
     """Submit one prepared message; return sendmail's exit code."""
-    sender, recipients = options.sender or "", options.recipients
+    recipients = submission.recipients
     host, port = server
-    transcript = out if options.verbose else None
+    transcript = out if verbose else None
     if transcript is not None:
         # NOTE: with several recipients the list is joined with ", "; whether
         # sendmail prints one such line or one per recipient is not checked.
@@ -486,7 +493,7 @@ def submit(options: Options, identity: Identity, server: tuple[str, int], messag
         print(f"{', '.join(recipients)}... {error}", file=errors, flush=True)
         return error.exit_code
     try:
-        accepted, final, exit_code = transfer(dialogue, identity.hostname, sender, recipients, message, options.body_type, errors)
+        accepted, final, exit_code = transfer(dialogue, identity.hostname, submission, errors)
         if transcript is not None:
             for address in accepted:
                 print(f"{address}... Sent ({final.detail})", file=transcript, flush=True)
@@ -579,9 +586,8 @@ def main(argv: list[str] | None = None) -> int:
 
     raw = read_message(sys.stdin.buffer, options.ignore_dots)
     qid = QueueIdGenerator().new()
-    message, sender, recipients = prepare_message(raw, options, identity, qid, time.time())
-    if not recipients:
+    submission = prepare_message(raw, options, identity, qid, time.time())
+    if not submission.recipients:
         print(f"{program}: Recipient names must be specified", file=sys.stderr, flush=True)
         return EX_USAGE
-    options.sender, options.recipients = sender, recipients
-    return submit(options, identity, server, message, sys.stdout, sys.stderr)
+    return submit(submission, identity, server, verbose=options.verbose, out=sys.stdout, errors=sys.stderr)

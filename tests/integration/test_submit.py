@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -323,9 +324,10 @@ def test_parse_args_cases(argv, expected):
 def test_prepare_message_size_and_order():
     identity = submit.Identity(login="john", full_name="John Doe", hostname="regulus.test", product="p 1")
     options = submit.Options(recipients=["jane"])
-    message, sender, recipients = submit.prepare_message(b"body only\n", options, identity, "j0O86kpL009580", 1106554006)
-    assert sender == "john@regulus.test"
-    assert recipients == ["jane@regulus.test"]
+    submission = submit.prepare_message(b"body only\n", options, identity, "j0O86kpL009580", 1106554006)
+    assert submission.sender == "john@regulus.test"
+    assert submission.recipients == ["jane@regulus.test"]
+    message = submission.message
     lines = message.split(b"\r\n")
     assert lines[0] == b"Received: (from john@localhost)"
     assert lines[1].startswith(b"\tby regulus.test (p 1/Submit) id j0O86kpL009580; ")
@@ -339,3 +341,98 @@ def test_prepare_message_size_and_order():
 
 def test_dot_stuffing():
     assert submit.dot_stuff(b".a\r\nb\r\n.\r\n..\r\n") == b"..a\r\nb\r\n..\r\n...\r\n"
+
+
+class ScriptedSmtp:
+    """A one-connection SMTP server in a thread that answers each command verb from a table."""
+
+    DEFAULT_REPLIES = {
+        "EHLO": "250-scripted.test\r\n250-8BITMIME\r\n250 SIZE 1000000",
+        "HELO": "250 scripted.test",
+        "MAIL": "250 2.1.0 Ok",
+        "RCPT": "250 2.1.5 Ok",
+        "DATA": "354 go ahead",
+        ".": "250 2.0.0 QUEUED1 accepted",
+        "QUIT": "221 2.0.0 bye",
+    }
+
+    def __init__(self, **replies):
+        self.replies = dict(self.DEFAULT_REPLIES, **replies)
+        self.commands = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        conn, _ = self.server.accept()
+        with conn, conn.makefile("rb") as reader:
+            conn.sendall(b"220 scripted.test ESMTP\r\n")
+            in_data = False
+            for raw in reader:
+                line = raw.decode().rstrip("\r\n")
+                if in_data and line != ".":
+                    continue
+                in_data = False
+                verb = line.split(" ", 1)[0].upper() if line != "." else "."
+                self.commands.append(line)
+                reply = self.replies.get(verb, "500 5.5.1 unknown")
+                if reply is None:
+                    return
+                conn.sendall(reply.encode() + b"\r\n")
+                in_data = verb == "DATA" and reply.startswith("354")
+                if verb == "QUIT":
+                    return
+
+    def close(self):
+        self.server.close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def scripted(submit_env):
+    servers = []
+
+    def start(**replies):
+        server = ScriptedSmtp(**replies)
+        servers.append(server)
+        return server, dict(submit_env, LABENV_SMTP_SERVER=f"127.0.0.1:{server.port}")
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_helo_fallback(scripted):
+    server, env = scripted(EHLO="502 5.5.2 no EHLO here")
+    result = run_sendmail(["-v", "john@alcyone.test"], b"Subject: h\n\nx\n", env)
+    assert result.returncode == 0, result.stderr
+    assert server.commands[:3] == ["EHLO regulus.test", "HELO regulus.test", f"MAIL From:<{LOGIN}@regulus.test>"]
+    assert "john@alcyone.test... Sent (QUEUED1 accepted)" in result.stdout.decode().splitlines()
+
+
+def test_body_type_when_advertised(scripted):
+    server, env = scripted()
+    result = run_sendmail(["-B8BITMIME", "john@alcyone.test"], b"Subject: b\n\n\xc3\xa9\n", env)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(rf"MAIL From:<{LOGIN}@regulus\.test> SIZE=\d+ BODY=8BITMIME", server.commands[1])
+
+
+@pytest.mark.parametrize(
+    ("replies", "exit_code", "message"),
+    [
+        (dict(MAIL="553 5.1.8 <x>... Domain of sender address does not exist"), submit.EX_UNAVAILABLE,
+         f"<{LOGIN}@regulus.test>... Domain of sender address does not exist"),
+        (dict(RCPT="450 4.2.0 <john@alcyone.test>... Mailbox busy"), submit.EX_TEMPFAIL,
+         "john@alcyone.test... Mailbox busy"),
+        (dict(DATA="554 5.5.1 no valid recipients"), submit.EX_UNAVAILABLE,
+         "john@alcyone.test... no valid recipients"),
+        ({".": "451 4.3.0 try again later"}, submit.EX_TEMPFAIL, "john@alcyone.test... try again later"),
+        ({".": None}, submit.EX_TEMPFAIL, "john@alcyone.test... connection closed by the server"),
+    ],
+)
+def test_rejections_exit_codes(scripted, replies, exit_code, message):
+    server, env = scripted(**replies)
+    result = run_sendmail(["john@alcyone.test"], b"Subject: r\n\nx\n", env)
+    assert result.returncode == exit_code
+    assert result.stderr.decode().splitlines() == [message]
