@@ -344,7 +344,7 @@ def test_dot_stuffing():
 
 
 class ScriptedSmtp:
-    """A one-connection SMTP server in a thread that answers each command verb from a table."""
+    """A one-connection SMTP server in a thread that replies to each command verb from a table."""
 
     DEFAULT_REPLIES = {
         "EHLO": "250-scripted.test\r\n250-8BITMIME\r\n250 SIZE 1000000",
