@@ -47,7 +47,7 @@ CONNECT_TIMEOUT = 60.0
 REPLY_LINE_LIMIT = 4096
 
 # getopt letters of sendmail 8 that take an argument, attached or as the next word.
-OPTIONS_WITH_ARGUMENT = set("ABCDFLMNOQRVXbdfhopqrS")
+OPTIONS_WITH_ARGUMENT = set("ABCDFLMNOQRVXbdfhoprS")
 # Flags sendmail accepts that change nothing for a submission over SMTP.
 IGNORED_FLAGS = set("GUmns")
 # -o options that matter here; the rest (-odi, -oem, -oep, ...) are accepted and ignored.
@@ -150,6 +150,8 @@ def _apply_flag(options: Options, letter: str) -> None:
         options.extract_recipients = True
     elif letter == "i":
         options.ignore_dots = True
+    elif letter == "q":
+        raise SubmitError("queue runs (-q) are not supported: the lab MTA keeps the queue itself", EX_USAGE)
     elif letter not in IGNORED_FLAGS:
         raise SubmitError(f"invalid option -{letter}", EX_USAGE)
 
@@ -170,8 +172,6 @@ def _apply_option(options: Options, letter: str, value: str) -> None:
                 EX_USAGE,
             )
         options.mode = value
-    elif letter == "q":
-        raise SubmitError("queue runs (-q) are not supported: the lab MTA keeps the queue itself", EX_USAGE)
 
 
 def split_recipients(words: list[str]) -> list[str]:
@@ -293,9 +293,9 @@ def submission_fields(message: bytes, identity: Identity, sender: str, full_name
 def prepare_message(raw: bytes, options: Options, identity: Identity, qid: str, now: float) -> Submission:
     """Build the message as it is sent and its envelope from the input and the options."""
     message = to_crlf(raw)
-    sender = identity.qualify(options.sender if options.sender is not None else identity.login)
-    if sender in ("<>", ""):
-        sender = ""
+    sender = identity.login if options.sender is None else options.sender.strip()
+    # "-f <>" sets the null reverse-path, used for bounces (RFC 5321 section 4.5.5).
+    sender = identity.qualify(sender.removeprefix("<").removesuffix(">"))
     recipients = list(options.recipients)
     if options.extract_recipients:
         recipients += header_recipients(message)

@@ -177,6 +177,8 @@ def test_server_down_tempfail(submit_env):
     ("args", "expected"),
     [
         (["-bp"], "mode -bp is not supported"),
+        (["-q"], "queue runs (-q) are not supported"),
+        (["-q15m"], "queue runs (-q) are not supported"),
         (["-z", "john@alcyone.test"], "invalid option -z"),
         (["-f"], "option -f requires an argument"),
         ([], "Recipient names must be specified"),
@@ -337,6 +339,23 @@ def test_prepare_message_size_and_order():
     assert lines[5] == b""
     assert lines[6] == b"body only"
     assert message.endswith(b"body only\r\n")
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [("<>", ""), ("", ""), ("<jane@x.test>", "jane@x.test"), ("jane", "jane@regulus.test")]
+)
+def test_prepare_message_sender(flag, expected):
+    identity = submit.Identity(login="john", full_name="", hostname="regulus.test", product="p")
+    options = submit.Options(sender=flag, recipients=["a@b.test"])
+    submission = submit.prepare_message(b"Subject: s\n\nx\n", options, identity, "j0O86kpL009580", 1106554006)
+    assert submission.sender == expected
+
+
+def test_null_sender_transcript(scripted):
+    server, env = scripted()
+    result = run_sendmail(["-f", "<>", "john@alcyone.test"], b"Subject: n\n\nx\n", env)
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"MAIL From:<> SIZE=\d+", server.commands[1])
 
 
 def test_dot_stuffing():
