@@ -286,6 +286,7 @@ def test_bsd_mailx_uses_it(mta, submit_env, tmp_path):
     mailx = shutil.which("bsd-mailx")
     if mailx is None:
         pytest.skip("bsd-mailx is not installed (apt-get install bsd-mailx)")
+    # bsd-mailx reads "set sendmail=PATH" from $MAILRC and calls "PATH -i -t -v".
     mailrc = tmp_path / "mailrc"
     mailrc.write_text(f"set sendmail={SENDMAIL}\n")
     env = dict(submit_env, MAILRC=str(mailrc), HOME=str(tmp_path))
@@ -303,6 +304,27 @@ def test_bsd_mailx_uses_it(mta, submit_env, tmp_path):
     [message] = mta.messages("john")
     assert message["Subject"] == "Test"
     assert message["To"] == "john@alcyone.test"
+    assert message.get_payload() == "This is a test.\n"
+
+
+def test_s_nail_uses_it(mta, submit_env, tmp_path):
+    snail = shutil.which("s-nail")
+    if snail is None:
+        pytest.skip("s-nail is not installed (apt-get install s-nail)")
+    env = dict(submit_env, HOME=str(tmp_path))
+    # -:/ loads no resource files; s-nail calls "$mta -i -v -- RECIPIENT".
+    result = subprocess.run(
+        [snail, "-:/", "-S", f"mta={SENDMAIL}", "-v", "-s", "Test", "john@alcyone.test"],
+        input=b"This is a test.\n",
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "john@alcyone.test... Connecting to 127.0.0.1 via relay..." in result.stdout.decode()
+    [message] = mta.messages("john")
+    assert message["Subject"] == "Test"
+    assert message["User-Agent"].startswith("s-nail")
     assert message.get_payload() == "This is a test.\n"
 
 
