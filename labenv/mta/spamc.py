@@ -164,8 +164,9 @@ async def check(
     """Score ``message`` for ``user`` with the spamd at ``host``:``port``.
 
     A refused connection, a timeout or a malformed reply comes back as
-    ``scanned=False`` with a reason instead of an exception. Messages over ``max_size`` bytes are not sent at all, as spamc does. The
-    caller logs ``reason`` with its queue id when the result is not scanned.
+    ``scanned=False`` with a reason instead of an exception. Messages over
+    ``max_size`` bytes are not sent at all, as spamc does. The caller logs
+    ``reason`` with its queue id when the result is not scanned.
     """
     if len(message) > max_size:
         return not_scanned(f"message over {max_size} bytes ({len(message)} bytes)")
