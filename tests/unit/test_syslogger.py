@@ -291,8 +291,12 @@ def test_logging_handler_maps_levels(udp_listener):
     assert second.startswith(b"<20>")
 
 
+# imuxsock normally stamps local-socket lines with the time of reception. The
+# test turns that off so that whole lines, timestamp included, can be compared.
 RSYSLOG_CONFIG = """\
-global(workDirectory="{workdir}")
+global(workDirectory="{workdir}" localHostname="labhost")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{unix_socket}" IgnoreTimestamp="off" UseSysTimeStamp="off")
 module(load="imudp")
 module(load="imtcp")
 input(type="imudp" address="127.0.0.1" port="{udp_port}")
@@ -310,7 +314,9 @@ def rsyslogd(tmp_path):
     logfile = tmp_path / "mail.log"
     config = tmp_path / "rsyslog.conf"
     config.write_text(
-        RSYSLOG_CONFIG.format(workdir=tmp_path, udp_port=udp_port, tcp_port=tcp_port, logfile=logfile)
+        RSYSLOG_CONFIG.format(
+            workdir=tmp_path, unix_socket=tmp_path / "log", udp_port=udp_port, tcp_port=tcp_port, logfile=logfile
+        )
     )
     process = subprocess.Popen(
         [binary, "-n", "-f", str(config), "-i", str(tmp_path / "rsyslogd.pid")],
@@ -324,7 +330,7 @@ def rsyslogd(tmp_path):
             break
         except OSError:
             time.sleep(0.05)
-    yield udp_port, tcp_port, logfile
+    yield udp_port, tcp_port, logfile, tmp_path / "log"
     process.terminate()
     output, _ = process.communicate(timeout=10)
     assert process.returncode == 0, output.decode(errors="replace")
@@ -342,7 +348,7 @@ def read_lines(path, count, timeout=10):
 
 
 def test_rsyslogd_traditional_format(rsyslogd):
-    udp_port, tcp_port, logfile = rsyslogd
+    udp_port, tcp_port, logfile, _ = rsyslogd
     udp_sink = syslogger.open_syslog(f"udp:127.0.0.1:{udp_port}", "sendmail", pid=16306, hostname="alcyone")
     tcp_sink = syslogger.open_syslog(f"tcp:127.0.0.1:{tcp_port}", "sendmail", pid=16309, hostname="alcyone")
     udp_sink.send(syslogger.INFO, "j0O893wM016306: from=<mmouse@disney.com>, size=93", when=WHEN)
@@ -354,3 +360,13 @@ def test_rsyslogd_traditional_format(rsyslogd):
     assert "Jan 24 00:10:51 alcyone sendmail[16306]: j0O893wM016306: from=<mmouse@disney.com>, size=93" in lines
     assert f"Jan 24 00:10:51 alcyone sendmail[16309]: {HANDOUT_MESSAGE}" in lines
     assert "Jan 24 00:10:51 alcyone sendmail[16309]: second over the same connection" in lines
+
+
+def test_rsyslogd_local_socket(rsyslogd):
+    _, _, logfile, unix_socket = rsyslogd
+    sink = syslogger.open_syslog(str(unix_socket), "labenv-mta", pid=42, hostname="ignored")
+    sink.send(syslogger.INFO, "over the local socket", when=WHEN)
+    lines = read_lines(logfile, 1)
+    sink.close()
+    # rsyslog's imuxsock puts in the local host name itself.
+    assert lines == ["Jan 24 00:10:51 labhost labenv-mta[42]: over the local socket"]
