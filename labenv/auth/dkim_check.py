@@ -7,6 +7,7 @@ import dkim
 import dns.resolver
 
 from labenv.auth.dnsquery import DnsTemporaryError, lookup_txt
+from labenv.auth.header_text import comment, token_or_quoted
 
 log = logging.getLogger(__name__)
 # dkimpy logs a missing key or a DNS timeout at ERROR; it gets a logger of
@@ -27,9 +28,10 @@ class DkimResult:
         """Format the ``dkim=`` clause of an Authentication-Results field."""
         text = f"dkim={self.result}"
         if self.result != "pass":
-            text += f" ({self.reason})"
+            text += " " + comment(self.reason)
         if self.domain:
-            text += f" header.d={self.domain} header.s={self.selector}"
+            # d= and s= come from the message, so they are quoted unless plain.
+            text += f" header.d={token_or_quoted(self.domain)} header.s={token_or_quoted(self.selector)}"
         return text
 
 

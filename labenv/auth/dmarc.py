@@ -9,6 +9,7 @@ import dns.resolver
 from labenv.auth.dkim_check import DkimResult
 from labenv.auth.dnsquery import DnsTemporaryError, lookup_txt
 from labenv.auth.from_header import author_domain
+from labenv.auth.header_text import comment
 from labenv.auth.spf import SpfResult
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class DmarcResult:
         if self.policy:
             text += f" (p={self.policy})"
         elif self.result in ("permerror", "temperror"):
-            text += f" ({self.reason})"
+            text += " " + comment(self.reason)
         if self.header_from:
             text += f" header.from={self.header_from}"
         return text

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import dns.resolver
 
 from labenv.auth.dnsquery import DnsTemporaryError, lookup, lookup_txt
+from labenv.auth.header_text import comment, quoted, token_or_quoted
 from labenv.auth.spf_record import Mechanism, SpfSyntaxError, expand_macros, is_spf_record, macro_ip, parse_record
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,6 @@ MAX_DNS_MECHANISMS = 10
 MAX_VOID_LOOKUPS = 2
 # Section 4.6.4 again: an mx or ptr term looks at no more than 10 names.
 MAX_NAMES_PER_TERM = 10
-
-RESULTS = ("pass", "fail", "softfail", "neutral", "none", "temperror", "permerror")
 
 
 class _Stop(Exception):
@@ -52,7 +51,7 @@ class SpfResult:
             return f"postmaster@{self.helo}"
         return self.mail_from if "@" in self.mail_from else f"postmaster@{self.mail_from}"
 
-    def comment(self, receiver: str) -> str:
+    def explanation(self, receiver: str) -> str:
         """Describe the result in words, in the style of RFC 7208 section 9.1."""
         subject = f"domain of {self.sender}"
         texts = {
@@ -69,8 +68,8 @@ class SpfResult:
     def received_spf(self, receiver: str) -> str:
         """Build the value of a ``Received-SPF:`` header field (RFC 7208 section 9.1)."""
         return (
-            f"{self.result} ({self.comment(receiver)}) receiver={receiver}; client-ip={self.client_ip}; "
-            f'envelope-from="{self.mail_from}"; helo={self.helo}; identity={self.identity}'
+            f"{self.result} {comment(self.explanation(receiver))} receiver={receiver}; client-ip={self.client_ip}; "
+            f"envelope-from={quoted(self.mail_from)}; helo={token_or_quoted(self.helo)}; identity={self.identity}"
         )
 
 

@@ -8,6 +8,7 @@ import dns.resolver
 from labenv.auth.dkim_check import DkimResult, verify_dkim
 from labenv.auth.dkim_sign import sign_message
 from labenv.auth.dmarc import DmarcResult, check_dmarc
+from labenv.auth.header_text import token_or_quoted
 from labenv.auth.spf import SpfResult, check_spf
 
 __all__ = ["AuthVerdict", "verify_message", "sign_message", "fold_header"]
@@ -35,9 +36,9 @@ class AuthVerdict:
     def authentication_results(self) -> str:
         """Build the value of the Authentication-Results field (RFC 8601 section 2.2)."""
         if self.spf.identity == "helo":
-            spf_clause = f"spf={self.spf.result} smtp.helo={self.spf.helo}"
+            spf_clause = f"spf={self.spf.result} smtp.helo={token_or_quoted(self.spf.helo)}"
         else:
-            spf_clause = f"spf={self.spf.result} smtp.mailfrom={self.spf.mail_from}"
+            spf_clause = f"spf={self.spf.result} smtp.mailfrom={token_or_quoted(self.spf.mail_from)}"
         dkim_clauses = [result.clause() for result in self.dkim] or ["dkim=none"]
         return "; ".join([self.authserv_id, spf_clause, *dkim_clauses, self.dmarc.clause()])
 

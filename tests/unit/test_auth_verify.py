@@ -127,3 +127,22 @@ def test_verify_log_fields(dns_server):
 
 def test_fold_header_short_stays_one_line():
     assert fold_header("X-Test", "a; b") == "X-Test: a; b\r\n"
+
+
+def test_verify_quotes_hostile_helo(dns_server):
+    verdict = verify_message(
+        SPOOF, client_ip="10.77.1.5", helo="x; dmarc=pass", mail_from="",
+        resolver=dns_server.resolver(), authserv_id=AUTHSERV,
+    )
+    received_spf, results = (line.replace(b"\r\n ", b" ") for line in verdict.header_lines())
+    assert b'smtp.helo="x; dmarc=pass";' in results
+    assert b'helo="x; dmarc=pass"; identity=helo' in received_spf
+    assert results.count(b"dmarc=") == 2
+
+
+def test_verify_quotes_hostile_sender(dns_server):
+    verdict = verify(SPOOF, dns_server, 'a"b(c)@toontown.test')
+    received_spf, results = (line.replace(b"\r\n ", b" ") for line in verdict.header_lines())
+    assert b'envelope-from="a\\"b(c)@toontown.test"' in received_spf
+    assert b"domain of a\"b[c]@toontown.test" in received_spf
+    assert b'smtp.mailfrom="a\\"b(c)@toontown.test"' in results
