@@ -77,6 +77,8 @@ def _peer_text(hop: Hop) -> str:
 
 def _origin_paragraph(hops: list[Hop]) -> str:
     boundary = boundary_hop(hops)
+    if not hops:
+        return "Where it came from: the message has no Received field, so nothing in it shows where it came from."
     if boundary is None:
         return (
             "Where it came from: no Received field was written by the receiving host, so every "

@@ -192,3 +192,12 @@ def test_cli_trace_file_text(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Hop 1 of 1: received by alcyone.csustan.edu" in result.output
     assert "not recomputed: no lab and no --resolver given" in result.output
+
+
+def test_trace_without_received_fields():
+    report = trace_message(b"Subject: x\r\n\r\nbody\r\n", source="file")
+    assert report.hops == []
+    assert report.verdict[0] == (
+        "Where it came from: the message has no Received field, so nothing in it shows where it came from."
+    )
+    assert "From: names no usable domain" in report.verdict[1]
