@@ -6,10 +6,13 @@ Keys go to a temporary state directory so the tests never touch a user's labs.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 
+from labenv.lab.model import Lab
 from labenv.runtime import lifecycle
 from labenv.runtime.engine import connect
 
@@ -35,17 +38,19 @@ def state_dir(tmp_path_factory):
         os.environ["LABENV_STATE_DIR"] = previous
 
 
-def start_lab(client, name: str):
-    """Start lab ``name`` from the built-in defaults and return its model; the caller must take it down."""
-    lab, source = lifecycle.load_lab_for_up(client, name, None, {})
-    lifecycle.up(client, lab, source, timeout=READY_TIMEOUT)
-    return lab
+@contextlib.contextmanager
+def running_lab(client, name: str) -> Iterator[Lab]:
+    """Start lab ``name`` from the built-in defaults, yield its model, and always remove it afterwards."""
+    lifecycle.down(client, name)
+    try:
+        lab, source = lifecycle.load_lab_for_up(client, name, None, {})
+        lifecycle.up(client, lab, source, timeout=READY_TIMEOUT)
+        yield lab
+    finally:
+        lifecycle.down(client, name)
 
 
 @pytest.fixture(scope="session")
 def lab(docker_client, state_dir):
-    lifecycle.down(docker_client, E2E_LAB)
-    try:
-        yield start_lab(docker_client, E2E_LAB)
-    finally:
-        lifecycle.down(docker_client, E2E_LAB)
+    with running_lab(docker_client, E2E_LAB) as started:
+        yield started

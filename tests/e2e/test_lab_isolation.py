@@ -6,7 +6,7 @@ import pytest
 
 from labenv.runtime import lifecycle
 from labenv.runtime.names import LABEL_LAB
-from tests.e2e.conftest import start_lab
+from tests.e2e.conftest import running_lab
 from tests.e2e.lab_helpers import mailbox_messages, run, wait_for_message
 
 pytestmark = pytest.mark.docker
@@ -17,11 +17,8 @@ SUBJECT = "Only in the second lab"
 
 @pytest.fixture(scope="module")
 def second_lab(docker_client, lab):
-    lifecycle.down(docker_client, SECOND_LAB)
-    try:
-        yield start_lab(docker_client, SECOND_LAB)
-    finally:
-        lifecycle.down(docker_client, SECOND_LAB)
+    with running_lab(docker_client, SECOND_LAB) as started:
+        yield started
 
 
 def _labelled(client, lab_name: str) -> dict[str, list[str]]:
