@@ -76,6 +76,23 @@ def header_end(message: bytes) -> int:
     return offset
 
 
+def first_values(message: bytes, names: tuple[bytes, ...]) -> dict[bytes, bytes]:
+    """Return the unfolded value of the first field for each of ``names`` (lower case) that the header section has."""
+    found: dict[bytes, bytes] = {}
+    current: bytes | None = None
+    for line in message[: header_end(message)].splitlines():
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                found[current] += line
+            continue
+        field_name, _, value = line.partition(b":")
+        name = field_name.strip().lower()
+        current = name if name in names and name not in found else None
+        if current is not None:
+            found[current] = value
+    return {name: value.strip() for name, value in found.items()}
+
+
 def field_values(message: bytes, name: bytes) -> list[bytes]:
     """Return the unfolded, stripped values of every header field called ``name`` (case-insensitive)."""
     values: list[list[bytes]] = []
@@ -91,15 +108,6 @@ def field_values(message: bytes, name: bytes) -> list[bytes]:
         if collecting:
             values.append([value])
     return [b"".join(parts).strip() for parts in values]
-
-
-def has_field(message: bytes, name: bytes) -> bool:
-    """Tell whether the header section contains a field called ``name``."""
-    wanted = name.lower()
-    for line in message[: header_end(message)].splitlines():
-        if line[:1] not in (b" ", b"\t") and line.partition(b":")[0].strip().lower() == wanted:
-            return True
-    return False
 
 
 def append_fields(message: bytes, new_fields: list[bytes]) -> bytes:

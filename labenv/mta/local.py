@@ -49,13 +49,15 @@ async def deliver_local(services: "MtaServices", envelope: Envelope, message: by
     auth_fields = await services.hooks.verify_incoming(envelope, message)
     return_path = f"Return-Path: <{envelope.sender}>\r\n".encode("utf-8", "surrogateescape")
     copy = headers.append_fields(return_path + b"".join(auth_fields) + message, added)
-    entry = mbox.mbox_entry(copy, envelope.sender, time.time())
+    now = time.time()
+
+    def write() -> None:
+        entry = mbox.mbox_entry(copy, envelope.sender, now)
+        mbox.deliver(config.mail_dir, user, entry, lock_timeout=config.dotlock_timeout)
+
     loop = asyncio.get_running_loop()
     try:
-        await loop.run_in_executor(
-            services.executor,
-            lambda: mbox.deliver(config.mail_dir, user, entry, lock_timeout=config.dotlock_timeout),
-        )
+        await loop.run_in_executor(services.executor, write)
     except mbox.MailboxError as exc:
         if exc.temporary:
             return outcome.deferred("4.2.0", str(exc))

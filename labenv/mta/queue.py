@@ -150,7 +150,7 @@ class DeliveryQueue:
     async def _attempt(self, qid: str, transcript: Transcript) -> None:
         services = self._services
         try:
-            envelope, message, done = services.spool.load(qid)
+            envelope, message, done = await services.spool.load_async(qid)
         except FileNotFoundError:
             return
         self._attempts[qid] += 1

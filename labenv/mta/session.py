@@ -35,6 +35,10 @@ COMMAND_LINE_LIMIT = 512
 # RCPT grow by the length of the parameters they define.
 MAIL_LINE_LIMIT = COMMAND_LINE_LIMIT + 26 + 110 + 16
 RCPT_LINE_LIMIT = COMMAND_LINE_LIMIT + 510 + 40
+END_OF_DATA = b"\r\n.\r\n"
+# Room beyond the size limit for dot-stuffing and the final "." line, so that a
+# message right at the limit still fits in the reader's buffer.
+DATA_LIMIT_MARGIN = 64 * 1024
 HELP_TOPICS = {
     "HELO": "HELO <hostname>: introduce yourself.",
     "EHLO": "EHLO <hostname>: introduce yourself and ask for the ESMTP extensions.",
@@ -305,38 +309,61 @@ class MtaSession(SMTP):
         """Read DATA up to the CRLF.CRLF line, undoing dot-stuffing (RFC 5321 section 4.5.2).
 
         Only a "." alone between two CRLFs ends the message, so bare LF or CR
-        variants stay inside it. Lines longer than the stream buffer are kept
-        whole. Beyond the size limit, the rest is read and thrown away.
+        variants stay inside it. The message is read as one block rather than
+        line by line, and long lines are kept whole. A message over the size
+        limit is read to its end and thrown away.
         """
         reader = self._reader
-        chunks: list[bytes] = []
-        size = 0
-        limit = self.config.max_message_size
-        oversized = False
-        at_line_start = True
+        line_limit = reader._limit
+        # StreamReader has no public way to change its limit. The limit caps a
+        # command line, but here it must cover a whole message: it also sets
+        # the point at which the reader pauses the transport.
+        reader._limit = self.config.max_message_size + DATA_LIMIT_MARGIN
+        try:
+            head = await self._read_data_head()
+            if (b"\r\n" + head).endswith(END_OF_DATA):
+                data = head[:-3]
+            else:
+                data = head + (await reader.readuntil(END_OF_DATA))[:-3]
+        except asyncio.LimitOverrunError as exc:
+            await self._discard_data(exc.consumed)
+            return b"", True
+        finally:
+            reader._limit = line_limit
+        if len(data) > self.config.max_message_size:
+            return b"", True
+        if data.startswith(b"."):
+            data = data[1:]
+        return data.replace(b"\r\n.", b"\r\n"), False
+
+    async def _read_data_head(self) -> bytes:
+        """Read the first bytes of DATA one at a time while they could still be part of an end of data.
+
+        The CRLF of the DATA command counts as the start of the first line, so
+        an end of data may begin before the first byte read. Once the bytes so
+        far cannot start one, the rest is searched for a whole CRLF.CRLF.
+        """
+        head = b""
         while True:
+            text = b"\r\n" + head
+            if text.endswith(END_OF_DATA):
+                return head
+            if not any(text.endswith(END_OF_DATA[:length]) for length in range(1, len(END_OF_DATA))):
+                return head
+            head += await self._reader.readexactly(1)
+
+    async def _discard_data(self, consumed: int) -> None:
+        """Throw away DATA until its end, reading at most one buffer at a time."""
+        reader = self._reader
+        while True:
+            await reader.read(consumed)
             try:
-                piece = await reader.readuntil(b"\r\n")
-                complete = True
+                await reader.readuntil(END_OF_DATA)
+                return
             except asyncio.LimitOverrunError as exc:
-                piece = await reader.read(exc.consumed)
-                complete = False
-            if at_line_start:
-                if complete and piece == b".\r\n":
-                    break
-                if piece[:1] == b".":
-                    piece = piece[1:]
-            size += len(piece)
-            if size > limit:
-                oversized = True
-                chunks.clear()
-            elif not oversized:
-                chunks.append(piece)
-            # asyncio's LimitOverrunError never splits a CRLF, so a line ends
-            # exactly where a piece ends with one.
-            at_line_start = piece.endswith(b"\r\n")
-            self._reset_timeout()
-        return b"".join(chunks), oversized
+                # asyncio leaves the last bytes of a failed search in the
+                # buffer, so an end of data split across reads is still found.
+                consumed = exc.consumed
 
     def _build_message(self, queue_id: str, data: bytes, started: float) -> tuple[Envelope, bytes]:
         transaction = self.transaction
@@ -353,17 +380,17 @@ class MtaSession(SMTP):
             recipients=[recipient.address for recipient in recipients],
             when=started,
         )
+        present = headers.first_values(data, (b"message-id", b"date", b"precedence"))
         added: list[bytes] = []
-        msgid_values = headers.field_values(data, b"message-id")
-        if msgid_values:
-            msgid = msgid_values[0].decode("utf-8", "replace")
+        if b"message-id" in present:
+            msgid = present[b"message-id"].decode("utf-8", "replace")
         else:
             msgid = headers.message_id(queue_id, self.config.hostname, started)
             added.append(f"Message-Id: {msgid}\r\n".encode())
-        if not headers.has_field(data, b"date"):
+        if b"date" not in present:
             added.append(f"Date: {headers.rfc2822_date(started)}\r\n".encode())
         message = headers.append_fields(received + data, added)
-        precedence = headers.field_values(data, b"precedence")
+        precedence = present.get(b"precedence")
         envelope = Envelope(
             queue_id=queue_id,
             sender=transaction.sender or "",
@@ -379,7 +406,7 @@ class MtaSession(SMTP):
             ret=transaction.parameters.ret,
             envid=transaction.parameters.envid,
             msgid=msgid,
-            message_class=maillog.message_class(precedence[0].decode("ascii", "replace") if precedence else None),
+            message_class=maillog.message_class(precedence.decode("ascii", "replace") if precedence is not None else None),
             may_be_forged=self.client.may_be_forged,
         )
         return envelope, message

@@ -145,3 +145,36 @@ def test_headers_kept_byte_for_byte(mta, raw_client):
     assert b"\n>From the start\n>>From quoted already\n" not in raw
     assert b"\n>From the start\n>From quoted already\nline\n" in raw
     assert raw.count(b"Message-Id:") + raw.count(b"message-ID:") == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "body"),
+    [
+        (b"\r\n", ""),
+        (b"\r\n\r\n", "\n"),
+        (b"\r\n..\r\n", ".\n"),
+        (b"\r\n.x\r\n", "x\n"),
+        (b"\r\n\r.\r\n", "\r.\n"),
+    ],
+    ids=["one-empty-line", "two-empty-lines", "stuffed-dot", "stuffed-text", "cr-dot"],
+)
+def test_data_start_edge_cases(mta, raw_client, data, body):
+    client = raw_client(mta.port)
+    _open_data(client)
+    client.send(data + b".\r\n")
+    assert client.reply().startswith("250 ")
+    assert client.command("NOOP") == "250 2.0.0 OK"
+    [message] = mta.messages("john")
+    assert message.get_payload() == body
+
+
+def test_oversized_message_discarded_whole(make_mta, raw_client):
+    server = make_mta(max_message_size=1000)
+    client = raw_client(server.port)
+    _open_data(client)
+    # Far beyond the reader's buffer, with an end of data split over two sends.
+    client.send(b"Subject: huge\r\n\r\n" + (b"z" * 998 + b"\r\n") * 300 + b"tail\r\n.")
+    client.send(b"\r\n")
+    assert client.reply() == "552 5.3.4 Message size exceeds fixed maximum message size"
+    assert client.command("NOOP") == "250 2.0.0 OK"
+    assert server.messages("john") == []

@@ -92,12 +92,6 @@ def test_field_values_unfold_and_ignore_case():
     assert headers.field_values(message, b"SUBJECT") == [b"one", b"two  more"]
 
 
-def test_has_field():
-    message = b"message-id: <a@b>\r\n\r\nDate: in body\r\n"
-    assert headers.has_field(message, b"Message-ID")
-    assert not headers.has_field(message, b"Date")
-
-
 def test_append_fields_before_separator():
     assert headers.append_fields(b"A: 1\r\n\r\nbody\r\n", [b"B: 2\r\n"]) == b"A: 1\r\nB: 2\r\n\r\nbody\r\n"
 
@@ -108,3 +102,9 @@ def test_append_fields_adds_separator_before_body():
 
 def test_append_fields_headers_only():
     assert headers.append_fields(b"A: 1", [b"B: 2\r\n"]) == b"A: 1\r\nB: 2\r\n"
+
+
+def test_first_values_one_pass():
+    message = b"Date: d1\r\nmessage-id: <a@b>\r\n folded\r\nDate: d2\r\n\r\nPrecedence: bulk\r\n"
+    values = headers.first_values(message, (b"date", b"message-id", b"precedence"))
+    assert values == {b"date": b"d1", b"message-id": b"<a@b> folded"}
