@@ -7,6 +7,7 @@ import dkim
 import dns.resolver
 
 from labenv.auth.dnsquery import DnsTemporaryError, lookup_txt
+from labenv.auth.from_header import header_values
 from labenv.auth.header_text import comment, token_or_quoted
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class _KeyFetcher:
     def __call__(self, name: bytes, timeout: float = 5) -> bytes | None:
         self.problem = None
         try:
-            records = lookup_txt(self.resolver, name.decode("ascii").rstrip("."))
+            records = lookup_txt(self.resolver, name.decode("ascii", "replace").rstrip("."))
         except DnsTemporaryError as exc:
             self.problem = "temperror"
             raise dkim.DnsTimeoutError(str(exc)) from exc
@@ -55,19 +56,24 @@ class _KeyFetcher:
         return records[0].encode("utf-8")
 
 
+# dkimpy 1.1 raises these, besides its own DKIMException, on some malformed
+# headers and signatures (found by feeding it random bytes).
+DKIMPY_PARSE_ERRORS = (IndexError, KeyError, TypeError, ValueError)
+
+
 def verify_dkim(message: bytes, resolver: dns.resolver.Resolver) -> list[DkimResult]:
     """Verify every DKIM-Signature of ``message``, topmost first; an empty list means none was present."""
-    checker = dkim.DKIM(message, logger=dkimpy_log)
-    count = sum(1 for name, _ in checker.headers if name.lower() == b"dkim-signature")
+    count = len(header_values(message, "DKIM-Signature"))
     return [_verify_one(message, index, resolver) for index in range(count)]
 
 
 def _verify_one(message: bytes, index: int, resolver: dns.resolver.Resolver) -> DkimResult:
     # A fresh DKIM object per signature, because dkimpy keeps per-signature
     # state (key, domain, selector) on the object.
-    checker = dkim.DKIM(message, logger=dkimpy_log)
     fetcher = _KeyFetcher(resolver)
+    checker = None
     try:
+        checker = dkim.DKIM(message, logger=dkimpy_log)
         valid = checker.verify(idx=index, dnsfunc=fetcher)
     except dkim.ValidationError as exc:
         # dkimpy raises ValidationError both for a body hash mismatch, which
@@ -76,9 +82,9 @@ def _verify_one(message: bytes, index: int, resolver: dns.resolver.Resolver) -> 
         if "body hash mismatch" in str(exc):
             return _result(checker, "fail", str(exc))
         return _result(checker, "permerror", str(exc))
-    except dkim.DKIMException as exc:
-        # A malformed signature field or key record (RFC 8601 section 2.7.1).
-        return _result(checker, "permerror", str(exc))
+    except (dkim.DKIMException, *DKIMPY_PARSE_ERRORS) as exc:
+        # A malformed message, signature field or key record (RFC 8601 section 2.7.1).
+        return _result(checker, "permerror", f"{type(exc).__name__}: {exc}")
 
     if valid:
         return _result(checker, "pass", "signature verified")
@@ -89,7 +95,7 @@ def _verify_one(message: bytes, index: int, resolver: dns.resolver.Resolver) -> 
     return _result(checker, "fail", "signature did not verify")
 
 
-def _result(checker: dkim.DKIM, result: str, reason: str) -> DkimResult:
+def _result(checker: dkim.DKIM | None, result: str, reason: str) -> DkimResult:
     domain = _text(getattr(checker, "domain", None)).lower()
     selector = _text(getattr(checker, "selector", None))
     log.debug("DKIM %s d=%s s=%s: %s", result, domain, selector, reason)

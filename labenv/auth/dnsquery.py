@@ -32,7 +32,7 @@ def lookup(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list:
         raise DnsTemporaryError(
             f"DNS lookup of {name} {rdtype} failed: {exc}; check that the name server answers"
         ) from exc
-    except (dns.name.EmptyLabel, dns.name.LabelTooLong, dns.name.NameTooLong) as exc:
+    except (dns.name.EmptyLabel, dns.name.LabelTooLong, dns.name.NameTooLong, dns.name.IDNAException) as exc:
         # A name that cannot exist in DNS has no records.
         log.debug("DNS %s %s: invalid name: %s", name, rdtype, exc)
         return []

@@ -147,3 +147,23 @@ def test_dkim_empty_body_hash_constants(key_pair):
     relaxed = body_hash(HEADERS_ONLY, key_pair, ("relaxed", "relaxed"))
     assert base64.b64encode(simple) == b"frcCV1k9oG9oKj3dpUqdJg1PxRT2RSN/XKdLCPjaYaY="
     assert base64.b64encode(relaxed) == b"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+
+
+@pytest.mark.parametrize(
+    ("signature", "expected"),
+    [
+        (b"DKIM-Signature: v=1; a=rsa-sha256; d=\xff; s=s; h=from; bh=AAAA; b=AAAA\r\n", "permerror"),
+        (b"DKIM-Signature: \xff\r\n", "permerror"),
+        (b"DKIM-Signature: v=1; a=rsa-sha256; d=toontown.test; s=sel1; h=from; bh=AAAA; b=AAAA\r\n", "fail"),
+    ],
+)
+def test_dkim_garbage_signature(dns_server, signature, expected):
+    # dkimpy raises several exception types on such input; none may escape.
+    [result] = verify_dkim(signature + MESSAGE, dns_server.resolver())
+    assert result.result == expected, result.reason
+
+
+def test_dkim_unparsable_message_permerror(dns_server):
+    message = b"DKIM-Signature: v=1; d=toontown.test\r\ngarbage without colon\r\n\r\nbody\r\n"
+    [result] = verify_dkim(message, dns_server.resolver())
+    assert result.result == "permerror"
