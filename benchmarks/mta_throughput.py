@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -323,8 +324,6 @@ def process_tree_cpu_seconds(root_pid: int) -> float | None:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -338,10 +337,10 @@ def python_server(name: str, command: list[str], port: int, root: Path, mailbox:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
         try:
             try:
-                postfix_lab.wait_for_banner(port, 30, f"{name} (log {log_path})")
-            except postfix_lab.BenchServerError:
-                process.poll()
-                raise
+                postfix_lab.wait_for_banner(port, 30, f"{name} (log {log_path})", process)
+            except postfix_lab.ServerExited as exc:
+                last_lines = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                raise postfix_lab.BenchServerError(f"{exc}; its last output: {' | '.join(last_lines)}") from exc
             yield RunningServer(name, port, mailbox, lambda: process.pid)
         finally:
             process.terminate()
@@ -400,7 +399,7 @@ def missing_reason(name: str) -> str | None:
     if name in ("smtp-sink", "postfix"):
         return postfix_lab.postfix_missing_reason()
     if name == "labenv" and importlib.util.find_spec("labenv.mta.server") is None:
-        return "labenv.mta.server is not there yet"
+        return "labenv.mta.server is missing from this checkout"
     return None
 
 

@@ -103,6 +103,10 @@ class BenchServerError(LabenvError):
     """A benchmark server (Postfix, smtp-sink or a Python SMTP server) failed to start or stop."""
 
 
+class ServerExited(BenchServerError):
+    """A benchmark server process exited while it was expected to start."""
+
+
 def postfix_missing_reason() -> str | None:
     """Return why Postfix cannot run here, or None when it can."""
     if not (os.access(POSTFIX, os.X_OK) and os.access(SMTP_SINK, os.X_OK)):
@@ -136,11 +140,13 @@ def ensure_local_user(name: str) -> pwd.struct_passwd:
     return pwd.getpwnam(name)
 
 
-def wait_for_banner(port: int, timeout: float, server_name: str) -> None:
-    """Wait until 127.0.0.1:``port`` sends an SMTP 220 greeting."""
+def wait_for_banner(port: int, timeout: float, server_name: str, process: subprocess.Popen | None = None) -> None:
+    """Wait until 127.0.0.1:``port`` sends an SMTP 220 greeting, or ``process`` exits."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ServerExited(f"{server_name} exited {process.returncode} before sending its greeting")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
                 greeting = sock.recv(512)
@@ -273,13 +279,9 @@ class SmtpSink:
             command[1:1] = ["-u", "nobody"]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for_banner(self.port, timeout, "smtp-sink")
-        except BenchServerError as exc:
-            if self.process.poll() is not None:
-                raise BenchServerError(
-                    f"smtp-sink exited {self.process.returncode}: {self.process.stderr.read().strip()}"
-                ) from exc
-            raise
+            wait_for_banner(self.port, timeout, "smtp-sink", self.process)
+        except ServerExited as exc:
+            raise BenchServerError(f"{exc}: {self.process.stderr.read().strip()}") from exc
 
     def stop(self) -> None:
         if self.process is None:
