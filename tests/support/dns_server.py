@@ -141,10 +141,24 @@ class DnsServer:
         # and gets NODATA, not NXDOMAIN (RFC 8020).
         return any(name == qname or name.is_subdomain(qname) for name in self._table)
 
-    def answer(self, wire: bytes) -> bytes:
-        """Build the wire-format response to one wire-format query."""
+    def answer(self, wire: bytes, *, udp: bool = False) -> bytes:
+        """Build the wire-format response to one wire-format query.
+
+        Over UDP a response larger than the client accepts (512 bytes, or its
+        EDNS payload size) is sent empty with the TC flag, so the client
+        retries over TCP (RFC 1035 section 4.2.1, RFC 6891 section 6.2.5).
+        """
         query = dns.message.from_wire(wire)
         response = dns.message.make_response(query)
+        wire_response = self._fill(query, response)
+        limit = max(512, query.payload) if query.edns >= 0 else 512
+        if udp and len(wire_response) > limit:
+            truncated = dns.message.make_response(query)
+            truncated.flags |= dns.flags.AA | dns.flags.TC
+            return truncated.to_wire()
+        return wire_response
+
+    def _fill(self, query: dns.message.Message, response: dns.message.Message) -> bytes:
         response.flags |= dns.flags.AA
         if not query.question:
             response.set_rcode(dns.rcode.FORMERR)
@@ -242,7 +256,7 @@ class DnsServer:
 class _UdpHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         data, sock = self.request
-        sock.sendto(self.server.dns_server.answer(data), self.client_address)
+        sock.sendto(self.server.dns_server.answer(data, udp=True), self.client_address)
 
 
 class _TcpHandler(socketserver.BaseRequestHandler):

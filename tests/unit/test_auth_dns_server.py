@@ -1,5 +1,6 @@
 """The in-process DNS server that the authentication tests query."""
 
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
@@ -102,3 +103,16 @@ def test_server_servfail_for_listed_name():
 def test_server_add_while_running(dns_server):
     dns_server.add("new.toontown.test", "A 10.0.0.9")
     assert dns_server.resolver().resolve("new.toontown.test", "A")[0].address == "10.0.0.9"
+
+
+def test_server_truncates_large_udp_answer():
+    # 1400 bytes: more than UDP carries without EDNS (512) or with dnspython 2.9 EDNS defaults (1232).
+    strings = " ".join(f'"{"x" * 200}"' for _ in range(7))
+    with DnsServer({"big.test": [f"TXT {strings}"]}) as server:
+        query = dns.message.make_query("big.test", "TXT", use_edns=False)
+        udp_response = dns.query.udp(query, server.address[0], port=server.address[1], timeout=2)
+        assert udp_response.flags & dns.flags.TC
+        assert udp_response.answer == []
+        # The resolver retries over TCP and gets the whole record.
+        answer = server.resolver().resolve("big.test", "TXT")
+    assert len(b"".join(answer[0].strings)) == 1400
