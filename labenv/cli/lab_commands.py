@@ -111,6 +111,10 @@ def status(lab_name: str, as_json: bool) -> None:
         return
     click.echo(f"lab {result.name}: domain {result.domain}, network {result.network} {result.subnet}")
     _print_hosts(result)
+    for host in result.hosts:
+        if host.health != "ready":
+            click.echo(f"{host.name} is not ready: read 'docker logs {host.container}'; "
+                       f"'labenv up --name {result.name}' starts stopped hosts again")
 
 
 def _print_hosts(result) -> None:

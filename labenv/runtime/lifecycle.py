@@ -140,9 +140,10 @@ def start_hosts(
     ensure_network(client, lab, source.labels())
     containers = {}
     for host in _in_start_order(lab.hosts):
-        containers[host.name] = _ensure_container(client, lab, host, images[host.role], files[host.name], source)
+        container, action = _ensure_container(client, lab, host, images[host.role], files[host.name], source)
+        containers[host.name] = container
         if progress is not None:
-            progress(f"{host.name} started ({host.address})")
+            progress(f"{host.name} {action} ({host.address})")
     return containers
 
 
@@ -157,23 +158,28 @@ def _ensure_container(
     image: str,
     files: Mapping[str, FileLike],
     source: LabSource,
-) -> Container:
+) -> tuple[Container, str]:
+    """Return the host's running container and what was done: "created", "recreated", "started" or "kept"."""
     with docker_errors(f"inspecting image {image}"):
         image_id = client.images.get(image).id
     expected_hash = config_hash(image_id, files)
     container = find_container(client, lab.name, host.name)
+    action = "kept"
     if container is not None and container.labels.get(LABEL_CONFIG_HASH) != expected_hash:
         log.info("recreating %s: its image or files changed", container.name)
         remove_container(container)
         container = None
+        action = "recreated"
     if container is None:
         container = create_host_container(
             client, lab, host, image, files, {LABEL_CONFIG_HASH: expected_hash, **source.labels()}
         )
+        action = "created" if action == "kept" else action
     container.reload()
     if container.status != "running":
         start_host_container(container, files)
-    return container
+        action = "started" if action == "kept" else action
+    return container, action
 
 
 def down(client: docker.DockerClient, lab_name: str | None) -> list[str]:
