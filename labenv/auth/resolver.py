@@ -39,4 +39,7 @@ def make_resolver(address: str | tuple[str, int], *, timeout: float = DEFAULT_TI
     resolver.timeout = timeout
     resolver.lifetime = timeout
     resolver.cache = None
+    # EDNS lets a 2048-bit DKIM key record arrive over UDP; without it,
+    # answers over 512 bytes need a second query over TCP (RFC 6891).
+    resolver.use_edns(0, 0, 1232)
     return resolver
