@@ -182,7 +182,9 @@ class DnsServer:
             if not exists:
                 response.set_rcode(dns.rcode.NXDOMAIN)
             response.authority.append(self._negative_soa(qname))
-        return response.to_wire()
+        # make_response copies the client's EDNS payload size as the limit;
+        # render in full here, and let answer() decide about truncation.
+        return response.to_wire(max_size=65535)
 
     def _negative_soa(self, qname: dns.name.Name) -> dns.rrset.RRset:
         zone_apex = qname.parent() if len(qname) > 2 else qname
