@@ -35,15 +35,20 @@ def run_replay(scenario_path: Path, lab_name: str, report_dir: Path | None):
 
     from labenv.replay.loader import load_scenario
     from labenv.replay.report import default_report_dir, write_report
-    from labenv.replay.runner import SshTerminals, replay
+    from labenv.replay.runner import replay
     from labenv.replay.summary import print_step, print_summary
+    from labenv.replay.terminals import LabTerminals
     from labenv.runtime.engine import connect
     from labenv.runtime.status import load_running_lab
 
+    # paramiko logs a failed connection at ERROR with a traceback. The runner
+    # reports that failure as a failed step, so paramiko stays quiet below DEBUG.
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     scenario = load_scenario(scenario_path)
     lab = load_running_lab(connect(), lab_name)
     console = Console()
-    terminals = SshTerminals(lab)
+    terminals = LabTerminals(lab)
     try:
         record = replay(scenario, lab, terminals, on_step=lambda key, step: print_step(console, key, step))
     finally:

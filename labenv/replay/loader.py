@@ -24,7 +24,8 @@ from labenv.replay.tomllines import TomlLines
 
 TOP_KEYS = {"title", "question", "vars", "session", "relation"}
 SESSION_KEYS = {"key", "title", "step"}
-STEP_KEYS = {"host", "user", "command", "name", "dialog", "expect", "timeout", "retry"}
+STEP_KEYS = {"host", "user", "command", "name", "dialog", "expect", "timeout", "retry", "access"}
+ACCESS_METHODS = ("ssh", "exec")
 DIALOG_KEYS = {"expect", "send", "timeout"}
 EXPECT_KEYS = set(EXPECTATION_KINDS) | {"name", "code", "index", "value", "absent", "message_with", "fields"}
 RELATION_KEYS = {"name", "same"}
@@ -194,6 +195,9 @@ def _read_step(reader: _Reader, raw: Any, path: TomlPath) -> Step:
         raise reader.fail(path + ("timeout",), f"invalid timeout {timeout}: expected seconds above 0")
     if retry < 0:
         raise reader.fail(path + ("retry",), f"invalid retry {retry}: expected seconds, 0 or more")
+    access = reader.get(raw, "access", str, path, default="ssh")
+    if access not in ACCESS_METHODS:
+        raise reader.fail(path + ("access",), f"invalid access {access!r}: expected one of {', '.join(ACCESS_METHODS)}")
     return Step(
         host=reader.get(raw, "host", str, path, required=True),
         user=reader.get(raw, "user", str, path, required=True),
@@ -204,6 +208,7 @@ def _read_step(reader: _Reader, raw: Any, path: TomlPath) -> Step:
         timeout=float(timeout),
         retry=float(retry),
         name=reader.get(raw, "name", str, path, default=""),
+        access=access,
     )
 
 

@@ -154,6 +154,9 @@ def _log_blocks(evidence: Evidence) -> list[Block]:
 
 def _question_blocks(record: RunRecord, evidence: Evidence) -> list[Block]:
     question = record.question or "Where did the message really come from?"
+    if evidence.message is None:
+        return [Heading(2, "The closing question"), Paragraph(question),
+                Paragraph("No step printed the delivered message, so this run has no evidence to answer it.")]
     return [
         Heading(2, "The closing question"),
         Paragraph(question),

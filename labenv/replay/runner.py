@@ -1,4 +1,4 @@
-"""Run a scenario on a lab: each step over SSH in a pseudo-terminal, then its checks."""
+"""Run a scenario on a lab: each step in a pseudo-terminal on its host, then its checks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 from labenv.errors import ExpectationFailed, LabenvError, ScenarioError
 from labenv.lab.model import Lab
@@ -16,75 +16,12 @@ from labenv.replay.context import host_facts, lab_context
 from labenv.replay.expect import Expect, ExpectTimeout
 from labenv.replay.record import RunRecord, SessionRecord, StepRecord
 from labenv.replay.scenario import Scenario, Step
+from labenv.replay.terminals import TerminalOpener
 
 log = logging.getLogger(__name__)
 
 # Seconds between two attempts of a step that has a retry time.
 RETRY_PAUSE = 1.0
-
-# Terminal size given to the programs; wide enough that nothing wraps a log line.
-TERMINAL_COLUMNS = 250
-TERMINAL_ROWS = 50
-
-
-class Terminal(Protocol):
-    """A program running in a pseudo-terminal: a paramiko channel, or a stand-in in tests."""
-
-    def recv(self, size: int) -> bytes: ...
-
-    def sendall(self, data: bytes) -> None: ...
-
-    def settimeout(self, timeout: float | None) -> None: ...
-
-    def exit_status_ready(self) -> bool: ...
-
-    def recv_exit_status(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
-# Opens ``command`` for ``user`` on ``host`` in a pseudo-terminal.
-TerminalOpener = Callable[[str, str, str], Terminal]
-
-
-class SshTerminals:
-    """Opens commands over SSH as lab users, keeping one connection per host and user."""
-
-    def __init__(self, lab: Lab, connect: Callable[[Lab, str, str], Any] | None = None):
-        if connect is None:
-            from labenv.runtime.access import fabric_connection
-
-            connect = fabric_connection
-        self.lab = lab
-        self._connect = connect
-        self._connections: dict[tuple[str, str], Any] = {}
-
-    def __call__(self, host: str, user: str, command: str) -> Terminal:
-        import paramiko
-
-        key = (host, user)
-        try:
-            if key not in self._connections:
-                connection = self._connect(self.lab, host, user)
-                connection.open()
-                self._connections[key] = connection
-            transport = self._connections[key].client.get_transport()
-            channel = transport.open_session()
-            channel.get_pty(term="vt100", width=TERMINAL_COLUMNS, height=TERMINAL_ROWS)
-            channel.exec_command(command)
-        except (paramiko.SSHException, OSError) as exc:
-            self._connections.pop(key, None)
-            raise LabenvError(
-                f"SSH to {user}@{host} in lab {self.lab.name} failed: {exc}; "
-                f"check that the lab runs with 'labenv status --name {self.lab.name}'"
-            ) from exc
-        return channel
-
-    def close(self) -> None:
-        for connection in self._connections.values():
-            connection.close()
-        self._connections.clear()
-
 
 def replay(
     scenario: Scenario,
@@ -158,7 +95,7 @@ def _attempt(step: Step, context: dict[str, Any], open_terminal: TerminalOpener)
     record.command = command
     log.debug("%s@%s: %s", step.user, step.host, command)
     try:
-        terminal = open_terminal(step.host, step.user, command)
+        terminal = open_terminal(step.host, step.user, command, step.access)
     except LabenvError as exc:
         record.error = str(exc)
         return record, True

@@ -70,8 +70,11 @@ class Step:
     # Seconds during which a step whose expectations fail is run again
     # (mail delivery and log forwarding are asynchronous); 0 runs it once.
     retry: float = 0.0
-    # A short prompt shown before the command in transcripts, like a shell's.
+    # A label for the step.
     name: str = ""
+    # "ssh" logs in as ``user`` like a student; "exec" uses docker exec, for
+    # hosts without sshd such as the log host.
+    access: Literal["ssh", "exec"] = "ssh"
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,13 @@ def test_loader_unknown_placeholder_root():
     assert "unknown placeholder {host.alcyone.fqdn}" in message
 
 
+def test_loader_invalid_access():
+    text = GOOD.replace("retry = 5", 'retry = 5\naccess = "docker"')
+    message = load_error(text)
+    assert f"demo.toml:{lines_of(text, 'access =')}" in message
+    assert "invalid access 'docker': expected one of ssh, exec" in message
+
+
 def test_loader_invalid_toml():
     message = load_error('title = "x\n')
     assert message.startswith("demo.toml: invalid TOML")

@@ -47,6 +47,7 @@ key = "logs"
 host = "alcyone"
 user = "john"
 command = "grep {captured.qid} /var/log/syslog"
+access = "exec"
 retry = 5
 [[session.step.expect]]
 match = '(?P<log_qid>\\w{14}): from=<{vars.forged}>'
@@ -63,8 +64,8 @@ class Opener:
         self.scripts = scripts
         self.calls = []
 
-    def __call__(self, host, user, command):
-        self.calls.append((host, user, command))
+    def __call__(self, host, user, command, access):
+        self.calls.append((host, user, command, access))
         for prefix, queue in self.scripts.items():
             if command.startswith(prefix):
                 return ScriptedTerminal(queue.pop(0))
@@ -91,8 +92,8 @@ def test_runner_captures_flow():
     opener = Opener({"telnet": [TELNET], "grep": [[LOG_LINE]]})
     record = runner.replay(parse_scenario(SCENARIO, "s.toml"), LAB, opener)
     assert record.ok, record.failures()
-    assert opener.calls[0] == ("regulus", "john", "telnet alcyone.campus.test 25")
-    assert opener.calls[1] == ("alcyone", "john", "grep wB4KA0xY000042 /var/log/syslog")
+    assert opener.calls[0] == ("regulus", "john", "telnet alcyone.campus.test 25", "ssh")
+    assert opener.calls[1] == ("alcyone", "john", "grep wB4KA0xY000042 /var/log/syslog", "exec")
     assert record.captures == {"qid": "wB4KA0xY000042", "log_qid": "wB4KA0xY000042"}
     transcript = record.sessions[0].steps[0].transcript
     assert "MAIL From:<mmouse@toontown.test>\n250 2.1.0" in transcript
