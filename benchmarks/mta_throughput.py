@@ -94,7 +94,10 @@ async def expect(reader: asyncio.StreamReader, code: int, command: str, timeout:
     """Read a reply and raise BenchmarkError unless its code is ``code``."""
     got, line = await read_reply(reader, timeout)
     if got != code:
-        raise BenchmarkError(f"{command} got {line[:120]!r}, expected {code}; see the server's log")
+        raise BenchmarkError(
+            f"{command} got {line[:120]!r}, expected {code}; "
+            "rerun with --keep and read the server's log in its temporary folder"
+        )
     return line
 
 

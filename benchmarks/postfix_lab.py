@@ -240,7 +240,12 @@ class PostfixInstance:
             if not _wait_gone(master, timeout):
                 log.warning("Postfix master %d still running after %.0f s; aborting it", master, timeout)
                 self._postfix("abort", check=False)
+        # Daemons exit on their own soon after the master, when they notice it is gone.
+        deadline = time.monotonic() + 10.0
         leftovers = processes_with_cwd_under(self.root)
+        while leftovers and time.monotonic() < deadline:
+            time.sleep(0.1)
+            leftovers = [pid for pid in processes_with_cwd_under(self.root) if _is_running(pid)]
         for pid in leftovers:
             log.warning("killing leftover Postfix process %d", pid)
             _kill(pid)
