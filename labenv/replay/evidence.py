@@ -8,12 +8,17 @@ report examines the last message any step printed.
 
 from __future__ import annotations
 
+import email
+import email.policy
 from dataclasses import dataclass, field
 from email.message import Message
 
 from labenv.replay import mailtext
 from labenv.replay.record import RunRecord
+from labenv.trace import LabEvidence, trace_message
+from labenv.trace_analysis import STATUS_TEXT
 from labenv.trace_received import parse_received
+from labenv.trace_report import TraceReport
 
 # The capture that names the queue id of the message the report examines.
 MESSAGE_CAPTURE = "final_qid"
@@ -44,6 +49,8 @@ class Hop:
     submitter: str | None = None
     # The writer found that forward and reverse DNS of the client disagree.
     may_be_forged: bool = False
+    # How far labenv trace trusts this line, e.g. "observed by the receiving host".
+    trust: str | None = None
 
     @property
     def helo_matches(self) -> bool | None:
@@ -70,18 +77,39 @@ class Evidence:
     hops: list[Hop]
     log_groups: list[LogGroup]
     queue_id: str | None
+    # labenv trace's analysis of the message, without DNS lookups.
+    trace: TraceReport | None = None
 
 
-def find_message(record: RunRecord) -> Message | None:
+def find_message_text(record: RunRecord) -> str | None:
     """Return the examined message: the last one printed that contains the ``final_qid`` capture."""
     queue_id = record.captures.get(MESSAGE_CAPTURE)
     found = None
     for session in record.sessions:
         for step in session.steps:
-            message = mailtext.pick_message(step.transcript, queue_id)
-            if message is not None:
-                found = message
+            text = mailtext.pick_message_text(step.transcript, queue_id)
+            if text is not None:
+                found = text
     return found
+
+
+def trace_evidence(record: RunRecord) -> LabEvidence:
+    """Describe the lab to labenv trace: the final host, every host's address, and the log lines the steps printed."""
+    final = next((host.fqdn for host in record.hosts if host.role == "final"), "")
+    log_lines = [
+        line
+        for session in record.sessions
+        for step in session.steps
+        for line in step.transcript.splitlines()
+        if mailtext.parse_log_line(line) is not None
+    ]
+    return LabEvidence(
+        receiver=final,
+        hosts={host.fqdn: host.address for host in record.hosts},
+        # For trace, None means that no log was read, which differs from an empty log.
+        log_lines=log_lines or None,
+        resolver_address=None,
+    )
 
 
 def annotate_hops(message: Message, record: RunRecord) -> list[Hop]:
@@ -144,20 +172,27 @@ def group_logs(record: RunRecord) -> list[LogGroup]:
 
 def gather(record: RunRecord) -> Evidence:
     """Build the evidence the report shows from ``record``."""
-    message = find_message(record)
-    headers: list[tuple[str, str]] = []
-    hops: list[Hop] = []
-    if message is not None:
-        headers = [
-            (name, mailtext.unfold(str(value)))
-            for name, value in message.items()
-            if name.lower() in {shown.lower() for shown in SHOWN_HEADERS}
-        ]
-        hops = annotate_hops(message, record)
-    return Evidence(
-        message=message,
-        headers=headers,
-        hops=hops,
+    text = find_message_text(record)
+    evidence = Evidence(
+        message=None,
+        headers=[],
+        hops=[],
         log_groups=group_logs(record),
         queue_id=record.captures.get(MESSAGE_CAPTURE),
     )
+    if text is None:
+        return evidence
+    message = email.message_from_string(text, policy=email.policy.compat32)
+    evidence.message = message
+    evidence.headers = [
+        (name, mailtext.unfold(str(value)))
+        for name, value in message.items()
+        if name.lower() in {shown.lower() for shown in SHOWN_HEADERS}
+    ]
+    # No resolver: the report is written from the record alone, so SPF, DKIM
+    # and DMARC are not recomputed; the results the receiver recorded are shown.
+    evidence.trace = trace_message(text.encode("utf-8", "replace"), source="replay", evidence=trace_evidence(record))
+    evidence.hops = annotate_hops(message, record)
+    for hop, traced in zip(evidence.hops, evidence.trace.hops):
+        hop.trust = STATUS_TEXT.get(traced.status, traced.status)
+    return evidence

@@ -98,8 +98,8 @@ def findings(record: RunRecord, evidence: Evidence) -> list[Finding]:
 CONCLUSION = (
     "Everything the sender typed (HELO, MAIL FROM, From:, Subject:, Date:) reaches the recipient as typed. "
     "The receiving host adds one fact it observed itself: the address of the connecting client, with its "
-    "reverse-DNS name, in the Received line and in its log. That identifies the last hop, here the lab's relay, "
-    "not the person who typed the message; earlier Received lines are as trustworthy as the hosts that wrote "
-    "them. Whether the message came from where it claims can be decided only where the claimed domain "
+    "reverse-DNS name, in the Received line and in its log. That identifies the last hop, "
+    "not the person who typed the message. Earlier Received lines are only as trustworthy as the hosts that "
+    "wrote them. Whether the message came from where it claims can be decided only where the claimed domain "
     "publishes a policy: SPF for the envelope domain, DKIM signatures and DMARC for the From: domain."
 )

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 from labenv.trace_received import unfold
 
-__all__ = ["LogLine", "log_fields", "mbox_messages", "parse_log_line", "pick_message", "unfold"]
+__all__ = ["LogLine", "log_fields", "mbox_messages", "parse_log_line", "pick_message", "pick_message_text", "unfold"]
 
 # An mbox "From " separator line: "From sender date", at the start of the file
 # or after a blank line.
@@ -48,14 +48,20 @@ def mbox_messages(text: str) -> list[str]:
     return [part.split("\n", 1)[1] if "\n" in part else "" for part in parts]
 
 
-def pick_message(text: str, containing: str | None = None) -> EmailMessage | None:
-    """Return the last message of an mbox text (the last holding ``containing``, if given)."""
+def pick_message_text(text: str, containing: str | None = None) -> str | None:
+    """Return the text of the last message of an mbox text (the last containing ``containing``, if given)."""
     candidates = mbox_messages(text)
     if containing is not None:
         candidates = [message for message in candidates if containing in message]
-    if not candidates:
+    return candidates[-1] if candidates else None
+
+
+def pick_message(text: str, containing: str | None = None) -> EmailMessage | None:
+    """Parse the message that ``pick_message_text`` picks; None when there is none."""
+    picked = pick_message_text(text, containing)
+    if picked is None:
         return None
-    return email.message_from_string(candidates[-1], policy=email.policy.compat32)  # type: ignore[return-value]
+    return email.message_from_string(picked, policy=email.policy.compat32)  # type: ignore[return-value]
 
 
 def log_fields(message: str) -> dict[str, str]:

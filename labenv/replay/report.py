@@ -121,14 +121,14 @@ def _header_blocks(evidence: Evidence) -> list[Block]:
     for number, hop in enumerate(evidence.hops, start=1):
         if hop.submitter:
             rows.append([str(number), hop.writer_host or hop.by or "?", f"local submission (from {hop.submitter})",
-                         "", "", "", hop.queue_id or ""])
+                         "", "", "", hop.queue_id or "", hop.trust or ""])
             continue
         matches = {True: "yes", False: "no", None: "n/a"}[hop.helo_matches]
         client = f"{hop.address} ({hop.client_host})" if hop.client_host else (hop.address or "?")
         if hop.may_be_forged:
             client += ", may be forged"
         rows.append([str(number), hop.writer_host or hop.by or "?", hop.helo or "?", hop.rdns or "?",
-                     client, matches, hop.queue_id or ""])
+                     client, matches, hop.queue_id or "", hop.trust or ""])
     header_text = "\n".join(f"{name}: {value}" for name, value in evidence.headers)
     return [
         Heading(2, title),
@@ -136,7 +136,7 @@ def _header_blocks(evidence: Evidence) -> list[Block]:
                   "'by' clause; the HELO is what the client claimed, the reverse-DNS name and the address "
                   "are what the writer saw on the connection."),
         Table(["hop", "written by", "claimed HELO", "reverse DNS", "client address (lab host)",
-               "HELO = rDNS", "queue id"], rows),
+               "HELO = rDNS", "queue id", "trust (labenv trace)"], rows),
         Preformatted(header_text),
     ]
 
@@ -157,10 +157,20 @@ def _question_blocks(record: RunRecord, evidence: Evidence) -> list[Block]:
     if evidence.message is None:
         return [Heading(2, "The closing question"), Paragraph(question),
                 Paragraph("No step printed the delivered message, so this run has no evidence to answer it.")]
-    return [
+    blocks: list[Block] = [
         Heading(2, "The closing question"),
         Paragraph(question),
         Table(["topic", "the message claims", "the receiving side saw", "what it means"],
               [[f.topic, f.claimed, f.observed, f.note] for f in findings(record, evidence)]),
-        Paragraph(CONCLUSION),
     ]
+    if evidence.trace is not None:
+        agreement = {True: "yes", False: "no", None: "n/a"}
+        blocks.append(Paragraph("Identities compared by labenv trace:"))
+        blocks.append(Table(
+            ["identities", "first", "second", "agree", "meaning"],
+            [[c.label, c.left or "(none)", c.right or "(none)", agreement[c.agree], c.explanation]
+             for c in evidence.trace.comparisons],
+        ))
+        blocks += [Paragraph(paragraph) for paragraph in evidence.trace.verdict]
+    blocks.append(Paragraph(CONCLUSION))
+    return blocks

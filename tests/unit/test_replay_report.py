@@ -100,6 +100,8 @@ def test_report_markdown(written):
     assert "[loghost] Dec  4 20:10:01 alcyone labenv-mta[42]" in markdown
     assert "| domain authentication | the domain of <mmouse@toontown.test> | spf=fail |" in markdown
     assert "relay=regulus.campus.test [10.77.0.10] on alcyone" in markdown
+    assert "| wB4KA0xY000042 | observed by the receiving host |" in markdown
+    assert "| HELO and reverse DNS | foobar.yech.test | regulus.campus.test | no |" in markdown
 
 
 def test_report_failure_listed(written):
