@@ -11,7 +11,7 @@ import dns.resolver
 from labenv.auth.from_header import author_domain, header_values
 from labenv.auth.resolver import make_resolver
 from labenv.auth.verify import verify_message
-from labenv.errors import ConfigError
+from labenv.errors import ConfigError, DockerError
 from labenv.trace_analysis import boundary_hop, classify_hops, compare_identities, envelope_sender, received_fields
 from labenv.trace_report import TraceReport, write_verdict
 
@@ -145,8 +145,9 @@ def lab_evidence(lab_name: str) -> tuple[LabEvidence, object, object]:
     try:
         loghost = running_container(client, lab_name, lab.host_with_role("syslog").name)
         log_lines = read_host_file(loghost, MAIL_LOG).decode("utf-8", "replace").splitlines()
-    except ConfigError as exc:
-        log.warning("mail log not read: %s", exc)
+    except (ConfigError, DockerError) as exc:
+        # The trace is still useful without the log: hops then show as unverified.
+        log.warning("mail log not read, so lab hops stay unverified: %s", exc)
         log_lines = None
     ns = lab.host_with_role("dns")
     evidence = LabEvidence(final.fqdn, hosts, log_lines, f"{ns.address}:{DNS_PORT}")
