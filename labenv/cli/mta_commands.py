@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def mta() -> None:
 @click.option("--spamd", help="HOST:PORT of spamd; without it, no spam check is made.")
 @click.option("--syslog", help='Syslog target: "/dev/log", "udp:HOST:PORT", "tcp:HOST:PORT" or "none".')
 @click.option("--relay-network", "relay_networks", multiple=True, help="CIDR of clients allowed to relay (repeatable).")
-def serve(config_path: Path | None, domains: tuple[str, ...], users: tuple[str, ...], relay_networks: tuple[str, ...], **options: str | None) -> None:
+@click.pass_context
+def serve(ctx: click.Context, config_path: Path | None, domains: tuple[str, ...], users: tuple[str, ...], relay_networks: tuple[str, ...], **options: str | None) -> None:
     """Run the MTA in the foreground until SIGTERM or Ctrl-C."""
     overrides: dict[str, object] = dict(options)
     overrides["mail_dir"] = overrides.pop("mail_dir", None)
@@ -40,6 +42,10 @@ def serve(config_path: Path | None, domains: tuple[str, ...], users: tuple[str, 
     if relay_networks:
         overrides["relay_networks"] = list(relay_networks)
     config = load_config(config_path, overrides)
+    if not (ctx.obj or {}).get("debug"):
+        # aiosmtpd logs every command line at INFO on "mail.log"; the MTA's
+        # own mail log already has one line per message.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
     asyncio.run(_serve(config))
 
 

@@ -105,7 +105,7 @@ async def _deliver_to_host(
     transcript: Transcript,
 ) -> dict[int, Outcome]:
     config = services.config
-    client = await SmtpClient.connect(address, config.relay_port, CONNECT_TIMEOUT, transcript)
+    client = await SmtpClient.connect(address, config.relay_port, CONNECT_TIMEOUT, COMMAND_TIMEOUT, transcript)
     results: dict[int, Outcome] = {}
     try:
         code, lines = await client.reply()

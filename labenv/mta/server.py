@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from labenv.errors import LabenvError
 from labenv.mta.config import MtaConfig
@@ -41,6 +41,7 @@ class MtaServices:
     hooks: AuthHooks
     executor: ThreadPoolExecutor
     queue: DeliveryQueue | None = None
+    sessions: set = field(default_factory=set)
 
 
 def open_sink(config: MtaConfig) -> SyslogSink | None:
@@ -106,6 +107,11 @@ class MtaServer:
         """Stop accepting, let running deliveries finish, and release the threads."""
         if self._server is not None:
             self._server.close()
+            # Open sessions are closed too: from Python 3.12 on, wait_closed()
+            # waits for every connection, and an idle client could hold it
+            # until its timeout.
+            for session in list(self.services.sessions if self.services else ()):
+                session.shut_down()
             await self._server.wait_closed()
             self._server = None
         if self.services is not None:

@@ -100,12 +100,20 @@ class MtaSession(SMTP):
         self._client_name_task = asyncio.get_running_loop().create_task(
             self.services.lookups.client_name(self.client_ip)
         )
+        self.services.sessions.add(self)
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._client_name_task is not None:
             self._client_name_task.cancel()
+        self.services.sessions.discard(self)
         super().connection_lost(error)
+
+    def shut_down(self) -> None:
+        """Tell the client that the server is stopping and close the connection (RFC 5321 section 3.8)."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(f"421 4.3.2 {self.config.hostname} Shutting down\r\n".encode())
+            self.transport.close()
 
     def _timeout_cb(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -121,10 +129,7 @@ class MtaSession(SMTP):
 
     async def _await_client_name(self) -> ClientName:
         if self._client_name_task is not None:
-            try:
-                self.client = await self._client_name_task
-            except asyncio.CancelledError:
-                raise
+            self.client = await self._client_name_task
             self._client_name_task = None
         return self.client
 
@@ -163,10 +168,12 @@ class MtaSession(SMTP):
         if self.config.expn:
             keywords.append("EXPN")
         keywords += ["VERB", "8BITMIME", f"SIZE {self.config.max_message_size}", "DSN", "ETRN", "DELIVERBY", "HELP"]
-        lines = [self._hello_line(), *keywords]
-        for line in lines[:-1]:
-            self._writer.write(f"250-{line}\r\n".encode())
-        await self.push(f"250 {lines[-1]}")
+        await self._push_lines(250, [self._hello_line(), *keywords])
+
+    async def _push_lines(self, code: int, lines: list[str]) -> None:
+        """Send a multi-line reply in one write, so that it leaves in one segment."""
+        text = "\r\n".join(f"{code}-{line}" for line in lines[:-1])
+        await self.push(f"{text}\r\n{code} {lines[-1]}" if text else f"{code} {lines[-1]}")
 
     # -- transaction --------------------------------------------------------
 
@@ -301,7 +308,7 @@ class MtaSession(SMTP):
         await self.push(f"250 2.0.0 {queue_id} Message accepted for delivery")
 
     async def _verbose_line(self, text: str) -> None:
-        # RFC 821 left 0xx codes for VERB output; sendmail sends its delivery transcript this way.
+        # sendmail sends its VERB transcript as 050 replies, which clients show and skip.
         for line in text.splitlines() or [""]:
             await self.push(f"050 {line}")
 
@@ -439,7 +446,7 @@ class MtaSession(SMTP):
 
     async def _answer_lookup(self, arg: str | None, verb: str) -> None:
         if not arg:
-            await self.push(f"501 5.5.2 Argument required")
+            await self.push(f"501 5.5.2 {verb} requires an argument")
             return
         described = self._describe_user(arg)
         if described is None:
@@ -465,8 +472,7 @@ class MtaSession(SMTP):
             if topic is None:
                 await self.push(f'504 5.3.0 HELP topic "{arg.strip()}" unknown')
             else:
-                await self.push(f"214-2.0.0 {topic}")
-                await self.push("214 2.0.0 End of HELP info")
+                await self._push_lines(214, [f"2.0.0 {topic}", "2.0.0 End of HELP info"])
             return
         lines = [
             f"This is {self.config.product}",
@@ -475,10 +481,9 @@ class MtaSession(SMTP):
             "\tRSET\tNOOP\tQUIT\tHELP\tVRFY",
             "\tEXPN\tVERB\tETRN\tDSN",
             'For more info use "HELP <topic>".',
+            "End of HELP info",
         ]
-        for line in lines:
-            self._writer.write(f"214-2.0.0 {line}\r\n".encode())
-        await self.push("214 2.0.0 End of HELP info")
+        await self._push_lines(214, [f"2.0.0 {line}" for line in lines])
 
     async def smtp_AUTH(self, arg: str | None) -> None:
         await self.push("503 5.3.3 AUTH not available")

@@ -32,10 +32,13 @@ class SmtpClient:
         self.extensions: dict[str, str] = {}
 
     @classmethod
-    async def connect(cls, host: str, port: int, timeout: float, transcript: Transcript) -> "SmtpClient":
-        """Open a TCP connection to ``host``:``port`` within ``timeout`` seconds."""
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=REPLY_LINE_LIMIT), timeout)
-        return cls(reader, writer, timeout, transcript)
+    async def connect(
+        cls, host: str, port: int, connect_timeout: float, command_timeout: float, transcript: Transcript
+    ) -> "SmtpClient":
+        """Open a TCP connection to ``host``:``port``; each later reply may take ``command_timeout`` seconds."""
+        opening = asyncio.open_connection(host, port, limit=REPLY_LINE_LIMIT)
+        reader, writer = await asyncio.wait_for(opening, connect_timeout)
+        return cls(reader, writer, command_timeout, transcript)
 
     async def _show(self, text: str) -> None:
         if self._transcript is not None:
@@ -99,5 +102,5 @@ class SmtpClient:
         self._writer.close()
         try:
             await self._writer.wait_closed()
-        except OSError:
-            pass
+        except OSError as exc:
+            log.debug("closing the connection failed: %s", exc)

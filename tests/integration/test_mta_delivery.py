@@ -5,8 +5,10 @@ from __future__ import annotations
 import concurrent.futures
 import re
 import shutil
+import socket
 import smtplib
 import subprocess
+import threading
 
 import pytest
 
@@ -149,3 +151,60 @@ def test_queue_ids_unique_under_load(mta):
     assert len(messages) == 200
     assert {re.search(r"id (\w{14})", message["Received"]).group(1) for message in messages} == set(ids)
     assert list(mta.config.spool.iterdir()) == []
+
+
+class FakeSpamd:
+    """A spamd stand-in that scores every message 2.5 of 5.0 and returns X-Spam fields."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.port = self.listener.getsockname()[1]
+        self.requests: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(65536)
+                head, _, body = request.partition(b"\r\n\r\n")
+                length = int(re.search(rb"Content-length: (\d+)", head).group(1))
+                while len(body) < length:
+                    body += connection.recv(65536)
+                self.requests.append(head)
+                headers = body.partition(b"\r\n\r\n")[0] + (
+                    b"\r\nX-Spam-Checker-Version: SpamAssassin 4.0.1 (2022-12-14) on spamd.test"
+                    b"\r\nX-Spam-Level: **"
+                    b"\r\nX-Spam-Status: No, score=2.5 required=5.0 tests=MISSING_MID autolearn=no version=4.0.1"
+                    b"\r\n\r\n"
+                )
+                reply = b"SPAMD/1.1 0 EX_OK\r\nContent-length: %d\r\nSpam: False ; 2.5 / 5.0\r\n\r\n" % len(headers)
+                connection.sendall(reply + headers)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_spam_fields_added_per_user(make_mta):
+    spamd = FakeSpamd()
+    try:
+        server = make_mta(spamd=HostPort("127.0.0.1", spamd.port))
+        _send(server.port, "a@b.test", ["john@alcyone.test", "jane@alcyone.test"], b"Subject: s\r\n\r\nx\r\n")
+        [john] = server.messages("john")
+        [jane] = server.messages("jane")
+    finally:
+        spamd.close()
+    assert john["X-Spam-Status"] == "No, score=2.5 required=5.0 tests=MISSING_MID autolearn=no version=4.0.1"
+    assert john["X-Spam-Level"] == "**"
+    assert jane["X-Spam-Checker-Version"].startswith("SpamAssassin 4.0.1")
+    assert "X-Labenv-Spam-Check" not in john
+    users = sorted(re.search(rb"User: (\w+)", head).group(1) for head in spamd.requests)
+    assert users == [b"jane", b"john"]

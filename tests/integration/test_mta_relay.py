@@ -164,3 +164,31 @@ def test_deferred_then_delivered_after_etrn(make_mta, dns_server, unused_port, r
     [sent] = _wait_for(lambda: relay.sink.matching("stat=Sent ("))
     assert "to=<jane@alcyone.test>" in sent
     assert _wait_for(lambda: list(relay.config.spool.iterdir()) == [])
+
+
+def test_verb_shows_relay_transcript(relay_pair, raw_client):
+    relay, final = relay_pair
+    client = raw_client(relay.port)
+    client.command("EHLO regulus.test")
+    client.command("VERB")
+    client.command("MAIL FROM:<john@regulus.test>")
+    client.command("RCPT TO:<jane@alcyone.test>")
+    client.command("DATA")
+    lines = [client.command(b"Subject: verbose\r\n\r\nx\r\n.")]
+    while not lines[-1].startswith("250 "):
+        lines.append(client.reply())
+    assert lines[0] == "050 <jane@alcyone.test>... Connecting to mx.alcyone.test. via esmtp..."
+    assert lines[1].startswith("050 220 alcyone.test ESMTP labenv-mta 0.1.0; ")
+    assert "050 >>> EHLO regulus.test" in lines
+    assert "050 >>> MAIL From:<john@regulus.test> SIZE=" in " ".join(lines)
+    assert "050 >>> RCPT To:<jane@alcyone.test>" in lines
+    assert "050 >>> DATA" in lines
+    assert "050 >>> QUIT" in lines
+    assert "050 221 2.0.0 alcyone.test closing connection" in lines
+    assert "050 Closing connection to mx.alcyone.test." in lines
+    sent = [line for line in lines if line.startswith("050 <jane@alcyone.test>... Sent (2.0.0 ")]
+    assert len(sent) == 1
+    assert sent[0].endswith(" Message accepted for delivery)")
+    assert lines[-1].startswith("250 2.0.0 ")
+    [message] = final.messages("jane")
+    assert message["Subject"] == "verbose"

@@ -81,7 +81,7 @@ def mta_process(tmp_path):
     process.stop()
 
 
-def _wait_for(condition, timeout: float = 20.0) -> None:
+def _wait_for(condition, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -134,3 +134,15 @@ def test_sigterm_stops_cleanly(mta_process):
         client.sendmail("a@b.test", ["john@alcyone.test"], b"Subject: before stop\r\n\r\nx\r\n")
     _wait_for(lambda: mta_process.subjects("john") == ["before stop"])
     assert mta_process.stop() == 0
+
+
+def test_sigterm_closes_idle_sessions(mta_process):
+    mta_process.start()
+    with socket.create_connection(("127.0.0.1", mta_process.port), timeout=30) as client:
+        client.recv(1000)
+        client.sendall(b"EHLO x\r\n")
+        time.sleep(0.2)
+        client.recv(1000)
+        mta_process.process.send_signal(signal.SIGTERM)
+        assert mta_process.process.wait(20) == 0
+        assert client.recv(1000) == b"421 4.3.2 alcyone.test Shutting down\r\n"
