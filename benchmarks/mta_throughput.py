@@ -552,7 +552,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {name}: {reason}")
             names.remove(name)
     if "postfix" in names or "labenv" in names:
-        postfix_lab.ensure_local_user(USER)
+        try:
+            postfix_lab.ensure_local_user(USER)
+        except LabenvError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
