@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -96,3 +98,15 @@ def test_forged_sender_keeps_real_relay(docker_client, lab):
     newest = received_lines(message)[0]
     assert newest.startswith(f"from {MADE_UP_HELO} ({relay.fqdn} [{relay.address}])"), newest
     assert message["Return-Path"] == f"<{FORGED_SENDER}>"
+
+
+def test_mail_command_shows_headers(lab, delivered):
+    result = subprocess.run(
+        [sys.executable, "-m", "labenv", "mail", "--name", lab.name, "john"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^--- message 1 of \d+ ---$", result.stdout, re.M)
+    assert f"Subject: {SESSION_SUBJECT}\n" in result.stdout
+    assert f"Return-Path: <john@{lab.host_with_role('relay').fqdn}>" in result.stdout
+    assert "X-Spam-Status: " in result.stdout
