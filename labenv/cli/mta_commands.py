@@ -19,8 +19,8 @@ def mta() -> None:
 
 @mta.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="TOML file whose keys match these options; options given here override it.")
-@click.option("--role", type=click.Choice(["final", "relay"]), help="final delivers to local mailboxes; relay also forwards to remote domains by MX.")
-@click.option("--hostname", help="Host name in the banner, Received fields and queue ids' logs.")
+@click.option("--role", type=click.Choice(["final", "relay"]), help="Role of this host: final delivers to local mailboxes, relay also forwards mail for remote domains by MX.")
+@click.option("--hostname", help="Host name used in the banner, the Received fields and the DSNs.")
 @click.option("--listen", help="HOST:PORT to accept SMTP on.")
 @click.option("--domain", "domains", multiple=True, help="Domain delivered locally (repeatable).")
 @click.option("--user", "users", multiple=True, help="Local mailbox user (repeatable); none means the system's login users.")

@@ -56,7 +56,7 @@ class MtaConfig:
     relay_port: int = 25
     expn: bool = True
     vrfy: bool = True
-    # RFC 5321 section 4.5.3.2.7 asks for at least 5 minutes of server idle time.
+    # RFC 5321 section 4.5.3.2.7 sets the server idle timeout to at least 5 minutes.
     idle_timeout: float = 300.0
     dns_timeout: float = 5.0
     spamd_timeout: float = 30.0

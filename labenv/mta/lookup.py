@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class LookupFailed(Exception):
-    """A DNS lookup failed; ``temporary`` tells whether a retry may succeed."""
+    """A DNS lookup failed; ``temporary`` is true when a retry may succeed."""
 
     def __init__(self, message: str, *, temporary: bool) -> None:
         super().__init__(message)

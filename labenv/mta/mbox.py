@@ -23,7 +23,7 @@ _FROM_LINE = re.compile(rb"^From ", re.MULTILINE)
 
 
 class MailboxError(LabenvError):
-    """A mailbox could not be written; ``temporary`` tells whether a retry may succeed."""
+    """A mailbox could not be written; ``temporary`` is true when a retry may succeed."""
 
     def __init__(self, message: str, *, temporary: bool) -> None:
         super().__init__(message)

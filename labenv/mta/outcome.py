@@ -11,11 +11,11 @@ FAILED = "failed"
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one recipient: ``state`` is sent, deferred or failed.
+    """The result for one recipient; ``state`` is sent, deferred or failed.
 
-    ``stat`` is the text of sendmail's ``stat=`` field, ``diagnostic`` the
-    remote reply (or local reason) that a DSN quotes, ``remote_dsn`` whether
-    the next hop took over DSN duty (RFC 3461 section 5.2).
+    ``stat`` is the text of sendmail's ``stat=`` field and ``diagnostic`` the
+    remote reply (or local reason) that a DSN quotes. ``remote_dsn`` is true
+    when the next hop took over DSN duty (RFC 3461 section 5.2).
     """
 
     state: str

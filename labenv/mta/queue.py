@@ -204,6 +204,8 @@ class DeliveryQueue:
         # The notice is stored before the recipients are marked done, so a
         # crash in between sends it twice rather than never.
         await self._send_notices(envelope, attempt.message, group, results)
+        # NOTE: a crash after a mailbox or next hop took the message but before
+        # this record is durable makes the restart deliver that recipient again.
         for index, _ in group:
             if results[index].is_final:
                 async with attempt.lock:

@@ -1,4 +1,4 @@
-"""Where a recipient address goes: a local mailbox, a remote domain, or nowhere."""
+"""Recipient routing: a local mailbox, a remote domain, or no route at all."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class Router:
         self._local_domains = {domain.lower() for domain in config.domains} | {config.hostname.lower(), "localhost"}
 
     def is_local_domain(self, domain: str) -> bool:
-        """Whether mail for ``domain`` is delivered on this host."""
+        """Tell whether mail for ``domain`` is delivered on this host."""
         return domain.lower().rstrip(".") in self._local_domains
 
     def local_user(self, local_part: str) -> str | None:
@@ -51,7 +51,7 @@ class Router:
         return Route(domain=domain.lower().rstrip("."))
 
     def may_relay(self, client_ip: str) -> bool:
-        """Whether a client at ``client_ip`` may send mail to remote domains."""
+        """Tell whether a client at ``client_ip`` may send mail to remote domains."""
         try:
             address = ipaddress.ip_address(client_ip)
         except ValueError:

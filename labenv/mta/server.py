@@ -72,7 +72,7 @@ class MtaServer:
         self.address: tuple[str, int] | None = None
 
     async def start_async(self) -> None:
-        """Prepare the spool, start delivering what it holds and open the listening socket."""
+        """Prepare the spool, start delivering the messages it contains and open the listening socket."""
         config = self.config
         executor = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="mta-io")
         spool = Spool(config.spool, executor)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from aiosmtpd.smtp import SMTP
 
 from labenv.mta import headers, maillog
+from labenv.mta.data import read_data
 from labenv.mta.events import LOG_INFO, LOG_NOTICE
 from labenv.mta.lookup import ClientName
 from labenv.mta.params import (
@@ -35,10 +36,6 @@ COMMAND_LINE_LIMIT = 512
 # RCPT grow by the length of the parameters they define.
 MAIL_LINE_LIMIT = COMMAND_LINE_LIMIT + 26 + 110 + 16
 RCPT_LINE_LIMIT = COMMAND_LINE_LIMIT + 510 + 40
-END_OF_DATA = b"\r\n.\r\n"
-# Room beyond the size limit for dot-stuffing and the final "." line, so that a
-# message right at the limit still fits in the reader's buffer.
-DATA_LIMIT_MARGIN = 64 * 1024
 HELP_TOPICS = {
     "HELO": "HELO <hostname>: introduce yourself.",
     "EHLO": "EHLO <hostname>: introduce yourself and ask for the ESMTP extensions.",
@@ -281,7 +278,7 @@ class MtaSession(SMTP):
         await self.push('354 Enter mail, end with "." on a line by itself')
         started = time.time()
         try:
-            data, oversized = await self._read_data()
+            data, oversized = await read_data(self._reader, self.config.max_message_size)
         except (asyncio.CancelledError, asyncio.IncompleteReadError, ConnectionError):
             self.services.maillog.note(
                 queue_id, f"lost input channel from {self._relay_text()} to MTA after data", LOG_NOTICE
@@ -312,67 +309,8 @@ class MtaSession(SMTP):
         for line in text.splitlines() or [""]:
             await self.push(f"050 {line}")
 
-    async def _read_data(self) -> tuple[bytes, bool]:
-        """Read DATA up to the CRLF.CRLF line, undoing dot-stuffing (RFC 5321 section 4.5.2).
-
-        Only a "." alone between two CRLFs ends the message, so bare LF or CR
-        variants stay inside it. The message is read as one block rather than
-        line by line, and long lines are kept whole. A message over the size
-        limit is read to its end and thrown away.
-        """
-        reader = self._reader
-        line_limit = reader._limit
-        # StreamReader has no public way to change its limit. The limit caps a
-        # command line, but here it must cover a whole message: it also sets
-        # the point at which the reader pauses the transport.
-        reader._limit = self.config.max_message_size + DATA_LIMIT_MARGIN
-        try:
-            head = await self._read_data_head()
-            if (b"\r\n" + head).endswith(END_OF_DATA):
-                data = head[:-3]
-            else:
-                data = head + (await reader.readuntil(END_OF_DATA))[:-3]
-        except asyncio.LimitOverrunError as exc:
-            await self._discard_data(exc.consumed)
-            return b"", True
-        finally:
-            reader._limit = line_limit
-        if len(data) > self.config.max_message_size:
-            return b"", True
-        if data.startswith(b"."):
-            data = data[1:]
-        return data.replace(b"\r\n.", b"\r\n"), False
-
-    async def _read_data_head(self) -> bytes:
-        """Read the first bytes of DATA one at a time while they could still be part of an end of data.
-
-        The CRLF of the DATA command counts as the start of the first line, so
-        an end of data may begin before the first byte read. Once the bytes so
-        far cannot start one, the rest is searched for a whole CRLF.CRLF.
-        """
-        head = b""
-        while True:
-            text = b"\r\n" + head
-            if text.endswith(END_OF_DATA):
-                return head
-            if not any(text.endswith(END_OF_DATA[:length]) for length in range(1, len(END_OF_DATA))):
-                return head
-            head += await self._reader.readexactly(1)
-
-    async def _discard_data(self, consumed: int) -> None:
-        """Throw away DATA until its end, reading at most one buffer at a time."""
-        reader = self._reader
-        while True:
-            await reader.read(consumed)
-            try:
-                await reader.readuntil(END_OF_DATA)
-                return
-            except asyncio.LimitOverrunError as exc:
-                # asyncio leaves the last bytes of a failed search in the
-                # buffer, so an end of data split across reads is still found.
-                consumed = exc.consumed
-
     def _build_message(self, queue_id: str, data: bytes, started: float) -> tuple[Envelope, bytes]:
+        """Prepend the Received field, add a missing Message-Id and Date, and build the envelope."""
         transaction = self.transaction
         recipients = transaction.recipients
         protocol = "ESMTP" if self.session.extended_smtp else "SMTP"
@@ -387,6 +325,7 @@ class MtaSession(SMTP):
             recipients=[recipient.address for recipient in recipients],
             when=started,
         )
+
         present = headers.first_values(data, (b"message-id", b"date", b"precedence"))
         added: list[bytes] = []
         if b"message-id" in present:
@@ -397,6 +336,7 @@ class MtaSession(SMTP):
         if b"date" not in present:
             added.append(f"Date: {headers.rfc2822_date(started)}\r\n".encode())
         message = headers.append_fields(received + data, added)
+
         precedence = present.get(b"precedence")
         envelope = Envelope(
             queue_id=queue_id,

@@ -46,7 +46,7 @@ class Recipient:
 
 @dataclass
 class Envelope:
-    """What the MTA knows about a message besides its content."""
+    """The envelope and reception details of a queued message."""
 
     queue_id: str
     sender: str

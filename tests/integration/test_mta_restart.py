@@ -99,8 +99,10 @@ def test_sigkill_after_accept_delivers_once(mta_process):
         client.ehlo("regulus.test")
         for number in range(3):
             client.sendmail("a@b.test", ["john@alcyone.test", "jane@alcyone.test"], f"Subject: m{number}\r\n\r\nx\r\n".encode())
-    # jane's mailbox is not locked, so her copies are delivered and recorded before the kill.
+    # jane's mailbox is not locked, so her copies are delivered and recorded
+    # as done (one .done file per message) before the kill.
     _wait_for(lambda: len(mta_process.subjects("jane")) == 3)
+    _wait_for(lambda: len(list(mta_process.spool.glob("*.done"))) == 3)
     mta_process.kill()
     assert mta_process.subjects("john") == []
     lock.unlink()

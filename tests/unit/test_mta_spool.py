@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from labenv.mta.spool import Envelope, Recipient, Spool
 
@@ -63,6 +64,9 @@ def test_prepare_lists_queued_oldest_first(tmp_path):
         await spool.store(_envelope(second), b"2")
 
     asyncio.run(run())
+    # Two stores can share one timestamp tick, so give them distinct times.
+    os.utime(tmp_path / f"{first}.msg", (1000, 1000))
+    os.utime(tmp_path / f"{second}.msg", (2000, 2000))
     assert Spool(tmp_path).prepare() == [first, second]
 
 
