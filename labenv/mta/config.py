@@ -66,6 +66,8 @@ class MtaConfig:
     retry_delays: tuple[float, ...] = (60.0, 300.0, 900.0, 1800.0, 3600.0)
     # How long a message may stay queued before it bounces (sendmail's Timeout.queuereturn).
     max_queue_age: float = 5 * 86400.0
+    # Seconds a message may wait before a recipient with NOTIFY=DELAY gets a delay notice.
+    delay_warning: float = 4 * 3600.0
     dotlock_timeout: float = 30.0
 
     def local_users(self) -> frozenset[str]:
@@ -110,44 +112,88 @@ def _number(value: Any, field_name: str, kind: type) -> Any:
     return kind(value)
 
 
-def _convert(name: str, value: Any) -> Any:
-    """Turn one raw setting (from TOML or the command line) into the field's type."""
-    if name == "role":
-        if value not in ROLES:
-            raise ConfigError(f"invalid role {value!r}: expected one of {', '.join(ROLES)}")
-        return value
-    if name in ("listen", "resolver", "spamd"):
-        if value is None or value == "":
-            if name == "listen":
-                raise ConfigError("missing listen: expected HOST:PORT")
-            return None
-        if not isinstance(value, str):
-            raise ConfigError(f"invalid {name} {value!r}: expected HOST:PORT")
-        return parse_host_port(value, name)
-    if name in ("domains", "users"):
-        return tuple(item.lower() if name == "domains" else item for item in _string_list(value, name))
-    if name == "relay_networks":
-        return tuple(_network(item, name) for item in _string_list(value, name))
-    if name in ("spool", "mail_dir"):
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"invalid {name} {value!r}: expected a directory path")
-        return Path(value)
-    if name == "retry_delays":
-        delays = tuple(_number(item, name, float) for item in (value if isinstance(value, list) else [value]))
-        if not delays:
-            raise ConfigError("invalid retry_delays []: expected at least one delay in seconds")
-        return delays
-    if name in ("max_message_size", "relay_port", "delivery_workers", "spamd_max_size"):
-        return _number(value, name, int)
-    if name in ("idle_timeout", "dns_timeout", "spamd_timeout", "max_queue_age", "dotlock_timeout"):
-        return _number(value, name, float)
-    if name in ("expn", "vrfy"):
-        if not isinstance(value, bool):
-            raise ConfigError(f"invalid {name} {value!r}: expected true or false")
-        return value
+def _role(value: Any, name: str) -> str:
+    if value not in ROLES:
+        raise ConfigError(f"invalid role {value!r}: expected one of {', '.join(ROLES)}")
+    return value
+
+
+def _address(value: Any, name: str) -> HostPort | None:
+    if value is None or value == "":
+        if name == "listen":
+            raise ConfigError("missing listen: expected HOST:PORT")
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"invalid {name} {value!r}: expected HOST:PORT")
+    return parse_host_port(value, name)
+
+
+def _domains(value: Any, name: str) -> tuple[str, ...]:
+    return tuple(item.lower() for item in _string_list(value, name))
+
+
+def _networks(value: Any, name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(_network(item, name) for item in _string_list(value, name))
+
+
+def _directory(value: Any, name: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"invalid {name} {value!r}: expected a directory path")
+    return Path(value)
+
+
+def _delays(value: Any, name: str) -> tuple[float, ...]:
+    delays = tuple(_number(item, name, float) for item in (value if isinstance(value, list) else [value]))
+    if not delays:
+        raise ConfigError(f"invalid {name} []: expected at least one delay in seconds")
+    return delays
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"invalid {name} {value!r}: expected true or false")
+    return value
+
+
+def _text(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"invalid {name} {value!r}: expected a non-empty string")
     return value
+
+
+def _integer(value: Any, name: str) -> int:
+    return _number(value, name, int)
+
+
+def _seconds(value: Any, name: str) -> float:
+    return _number(value, name, float)
+
+
+# How each setting is read from TOML or the command line; settings not listed are strings.
+CONVERTERS = {
+    "role": _role,
+    "listen": _address,
+    "resolver": _address,
+    "spamd": _address,
+    "domains": _domains,
+    "users": _string_list,
+    "relay_networks": _networks,
+    "spool": _directory,
+    "mail_dir": _directory,
+    "retry_delays": _delays,
+    "max_message_size": _integer,
+    "relay_port": _integer,
+    "delivery_workers": _integer,
+    "spamd_max_size": _integer,
+    "idle_timeout": _seconds,
+    "dns_timeout": _seconds,
+    "spamd_timeout": _seconds,
+    "max_queue_age": _seconds,
+    "delay_warning": _seconds,
+    "dotlock_timeout": _seconds,
+    "expn": _flag,
+    "vrfy": _flag,
+}
 
 
 FIELD_NAMES = frozenset(item.name for item in fields(MtaConfig))
@@ -160,7 +206,7 @@ def build_config(settings: dict[str, Any], base: MtaConfig | None = None) -> Mta
         raise ConfigError(
             f"unknown setting {unknown[0]!r}: expected one of {', '.join(sorted(FIELD_NAMES))}"
         )
-    converted = {name: _convert(name, value) for name, value in settings.items()}
+    converted = {name: CONVERTERS.get(name, _text)(value, name) for name, value in settings.items()}
     config = replace(base or MtaConfig(), **converted)
     if config.relay_port == 0:
         raise ConfigError("invalid relay_port 0: expected a port from 1 to 65535")

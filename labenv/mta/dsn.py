@@ -11,10 +11,17 @@ from labenv.mta.spool import Envelope, Recipient
 
 
 def wants_notice(recipient: Recipient, state: str) -> bool:
-    """Tell whether ``recipient`` asked for a notice about ``state`` (failure is the default, RFC 3461 section 4.1)."""
+    """Tell whether ``recipient`` asked for a notice about ``state``; without NOTIFY, only failures are reported."""
     if recipient.notify is None:
         return state == "failed"
     return {"failed": "FAILURE", "sent": "SUCCESS", "delayed": "DELAY"}[state] in recipient.notify
+
+
+def _age(seconds: float) -> str:
+    hours = int(seconds // 3600)
+    if hours:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{int(seconds // 60)} minutes"
 
 
 def _recipient_block(recipient: Recipient, result: Outcome, action: str, now: float) -> list[str]:
@@ -40,15 +47,22 @@ def build_report(
     hostname: str,
     bounce_id: str,
 ) -> bytes:
-    """Build a multipart/report for ``entries`` of (recipient, outcome, action), action being failed, delivered or relayed.
+    """Build a multipart/report for ``entries`` of (recipient, outcome, action).
+
+    The action is failed, delayed, delivered or relayed (RFC 3464 section 2.3.3).
 
     RET=HDRS returns only the header section of the original; otherwise it is
     returned whole (RFC 3461 section 4.3).
     """
     now = time.time()
     boundary = f"{bounce_id}.{int(now)}/{hostname}"
-    failed = any(action == "failed" for _, _, action in entries)
-    subject = "Returned mail: see transcript for details" if failed else "Successful Mail Delivery Report"
+    actions = {action for _, _, action in entries}
+    if "failed" in actions:
+        subject = "Returned mail: see transcript for details"
+    elif "delayed" in actions:
+        subject = "Warning: could not send message for past " + _age(now - envelope.received_at)
+    else:
+        subject = "Successful Mail Delivery Report"
     human = [
         f"The original message was received at {headers.rfc2822_date(envelope.received_at)}",
         f"from {envelope.client_name or 'unknown'} [{envelope.client_ip}]",

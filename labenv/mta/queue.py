@@ -50,6 +50,7 @@ class DeliveryQueue:
         self._active: set[str] = set()
         self._attempts: dict[str, int] = defaultdict(int)
         self._retry_at: dict[str, float] = {}
+        self._warned: set[tuple[str, int]] = set()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
@@ -165,6 +166,7 @@ class DeliveryQueue:
         else:
             self._attempts.pop(qid, None)
             self._retry_at.pop(qid, None)
+            self._warned = {key for key in self._warned if key[0] != qid}
 
     def _groups(self, pending: list[tuple[int, Recipient]]) -> list[list[tuple[int, Recipient]]]:
         groups: list[list[tuple[int, Recipient]]] = []
@@ -237,7 +239,9 @@ class DeliveryQueue:
         """Queue one DSN for the recipients that asked for one; never for a bounce or the null sender."""
         if not envelope.sender or envelope.is_bounce:
             return
+        overdue = time.time() - envelope.received_at >= self._services.config.delay_warning
         entries: list[tuple[Recipient, Outcome, str]] = []
+        warned: list[tuple[str, int]] = []
         for index, recipient in pending:
             result = results[index]
             if result.state == outcome.FAILED and dsn.wants_notice(recipient, "failed"):
@@ -245,8 +249,15 @@ class DeliveryQueue:
             elif result.state == outcome.SENT and dsn.wants_notice(recipient, "sent") and not result.remote_dsn:
                 action = "delivered" if result.relay is None else "relayed"
                 entries.append((recipient, result, action))
+            elif result.state == outcome.DEFERRED and overdue and dsn.wants_notice(recipient, "delayed"):
+                key = (envelope.queue_id, index)
+                if key not in self._warned:
+                    entries.append((recipient, result, "delayed"))
+                    warned.append(key)
         if entries:
             await self.inject_notice(envelope, message, entries)
+            # NOTE: kept in memory only, so a restart may send a DELAY notice again.
+            self._warned.update(warned)
 
     async def inject_notice(self, envelope: Envelope, message: bytes, entries: list[tuple[Recipient, Outcome, str]]) -> None:
         """Store a DSN to the sender of ``envelope`` and queue it; it must be durable before recipients are marked done."""

@@ -12,7 +12,8 @@ import threading
 
 import pytest
 
-from labenv.mta.config import HostPort
+from labenv.mta.config import HostPort, MtaConfig
+from labenv.mta.server import MtaServer
 from tests.support.dns_server import DnsServer
 
 
@@ -209,3 +210,32 @@ def test_spam_fields_added_per_user(make_mta):
     assert "X-Labenv-Spam-Check" not in john
     users = sorted(re.search(rb"User: (\w+)", head).group(1) for head in spamd.requests)
     assert users == [b"jane", b"john"]
+
+
+def test_mail_log_reaches_syslog_over_udp(tmp_path):
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(10)
+    config = MtaConfig(
+        hostname="alcyone.test",
+        listen=HostPort("127.0.0.1", 0),
+        domains=("alcyone.test",),
+        users=("john",),
+        spool=tmp_path / "spool",
+        mail_dir=tmp_path / "mail",
+        syslog=f"udp:127.0.0.1:{receiver.getsockname()[1]}",
+        syslog_tag="sm-mta",
+    )
+    config.mail_dir.mkdir()
+    server = MtaServer(config)
+    try:
+        _, port = server.start()
+        _send(port, "a@b.test", ["john@alcyone.test"], b"Subject: log\r\n\r\nx\r\n")
+        datagrams = [receiver.recv(4096).decode(), receiver.recv(4096).decode()]
+    finally:
+        server.stop()
+        receiver.close()
+    # mail.info is facility 2, severity 6: PRI 22 (RFC 3164 section 4.1.1).
+    assert all(datagram.startswith("<22>") for datagram in datagrams)
+    assert re.search(r" sm-mta\[\d+\]: \w{14}: from=<a@b\.test>, size=", datagrams[0])
+    assert re.search(r" sm-mta\[\d+\]: \w{14}: to=<john@alcyone\.test>, delay=", datagrams[1])

@@ -38,6 +38,12 @@ def relay_pair(make_mta, dns_server):
     return relay, final
 
 
+def _unreachable_relay(make_mta, dns_server, port: int, **fields):
+    """Start a relay whose MX for alcyone.test points at ``port``, where nothing listens."""
+    host, dns_port = dns_server.address
+    return make_mta("regulus.test", role="relay", resolver=HostPort(host, dns_port), relay_port=port, **fields)
+
+
 def _submit(port: int, sender: str, recipient: str, data: bytes, mail_options=(), rcpt_options=()) -> None:
     with smtplib.SMTP("127.0.0.1", port) as client:
         client.ehlo("regulus.test")
@@ -141,14 +147,7 @@ def test_unknown_domain_bounces(make_mta, dns_server):
 
 
 def test_deferred_then_delivered_after_etrn(make_mta, dns_server, unused_port, raw_client):
-    host, port = dns_server.address
-    relay = make_mta(
-        "regulus.test",
-        role="relay",
-        resolver=HostPort(host, port),
-        relay_port=unused_port,
-        retry_delays=(3600.0,),
-    )
+    relay = _unreachable_relay(make_mta, dns_server, unused_port, retry_delays=(3600.0,))
     _submit(relay.port, "john@regulus.test", "jane@alcyone.test", b"Subject: later\r\n\r\nx\r\n")
     [deferred] = _wait_for(lambda: relay.sink.matching("to=<jane@alcyone.test>"))
     assert "stat=Deferred: Connection to mx.alcyone.test failed" in deferred
@@ -192,3 +191,27 @@ def test_verb_shows_relay_transcript(relay_pair, raw_client):
     assert lines[-1].startswith("250 2.0.0 ")
     [message] = final.messages("jane")
     assert message["Subject"] == "verbose"
+
+
+def test_delay_notice_when_requested(make_mta, dns_server, unused_port):
+    relay = _unreachable_relay(make_mta, dns_server, unused_port, delay_warning=0.0, retry_delays=(3600.0,))
+    _submit(relay.port, "john@regulus.test", "jane@alcyone.test", b"Subject: slow\r\n\r\nx\r\n", rcpt_options=["NOTIFY=DELAY,FAILURE"])
+    [notice] = _wait_for(lambda: relay.messages("john"))
+    assert notice["Subject"].startswith("Warning: could not send message for past ")
+    fields = "\n".join(str(block) for block in notice.get_payload()[1].get_payload())
+    assert "Action: delayed" in fields
+    assert "Status: 4.4.1" in fields
+    # The message itself stays queued for the next attempt.
+    assert len(list(relay.config.spool.glob("*.msg"))) == 1
+
+
+def test_queue_age_limit_bounces(make_mta, dns_server, unused_port):
+    relay = _unreachable_relay(make_mta, dns_server, unused_port, max_queue_age=0.0)
+    _submit(relay.port, "john@regulus.test", "jane@alcyone.test", b"Subject: too old\r\n\r\nx\r\n")
+    [bounce] = _wait_for(lambda: relay.messages("john"))
+    fields = "\n".join(str(block) for block in bounce.get_payload()[1].get_payload())
+    assert "Action: failed" in fields
+    assert "Status: 4.4.7" in fields
+    [line] = relay.sink.matching("to=<jane@alcyone.test>")
+    assert "stat=Message could not be delivered for 0 days" in line
+    assert _wait_for(lambda: list(relay.config.spool.iterdir()) == [])

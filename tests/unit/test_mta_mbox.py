@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mailbox
 import os
+import pwd
 import threading
 import time
 
@@ -74,3 +75,12 @@ def test_concurrent_deliveries_do_not_interleave(tmp_path):
     assert sorted(message["Subject"] for message in messages) == [str(number) for number in range(8)]
     for message in messages:
         assert set(message.get_payload().splitlines()) == {f"line {message['Subject']}"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_new_mailbox_owned_by_user(tmp_path):
+    user = pwd.getpwnam("daemon")
+    mbox.deliver(tmp_path, "daemon", b"From a Mon Jan 24 00:09:03 2005\n\n\n", lock_timeout=1)
+    status = os.stat(tmp_path / "daemon")
+    assert status.st_uid == user.pw_uid
+    assert status.st_gid == user.pw_gid
