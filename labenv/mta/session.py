@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import pwd
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,6 +56,22 @@ HELP_TOPICS = {
 }
 
 
+class _CommandTable(dict):
+    """aiosmtpd's command lookup, answering unknown commands the way sendmail does.
+
+    aiosmtpd replies to an unknown command with its own text and drops the
+    connection after a few of them; sendmail replies 500 and carries on.
+    """
+
+    def __init__(self, methods: dict, unknown: Callable[[str, str | None], Awaitable[None]]) -> None:
+        super().__init__(methods)
+        self._unknown = unknown
+
+    def get(self, command: str, default: object = None) -> object:
+        method = super().get(command)
+        return method if method is not None else functools.partial(self._unknown, command)
+
+
 @dataclass
 class Transaction:
     """The state between MAIL and the end of DATA."""
@@ -81,6 +99,7 @@ class MtaSession(SMTP):
         # aiosmtpd keeps these limits in a class-level dict that its own EHLO
         # grows on every call, so each session gets its own fixed copy.
         self.command_size_limits = collections.defaultdict(lambda: COMMAND_LINE_LIMIT)
+        self._smtp_methods = _CommandTable(self._smtp_methods, self._unknown_command)
         self.transaction = Transaction()
         self.verbose = False
         self.client_ip = "unknown"
@@ -424,6 +443,9 @@ class MtaSession(SMTP):
             "End of HELP info",
         ]
         await self._push_lines(214, [f"2.0.0 {line}" for line in lines])
+
+    async def _unknown_command(self, command: str, arg: str | None) -> None:
+        await self.push(f'500 5.5.1 Command unrecognized: "{command}"')
 
     async def smtp_AUTH(self, arg: str | None) -> None:
         await self.push("503 5.3.3 AUTH not available")

@@ -257,3 +257,10 @@ def test_queue_id_ties_reply_header_and_log(mta, raw_client):
     assert len(to_lines) == 1
     assert "mailer=local" in to_lines[0]
     assert to_lines[0].endswith("dsn=2.0.0, stat=Sent")
+
+
+def test_unknown_commands_keep_session(mta, raw_client):
+    client = raw_client(mta.port)
+    for _ in range(8):
+        assert client.command("FROB x") == '500 5.5.1 Command unrecognized: "FROB"'
+    assert client.command("NOOP") == "250 2.0.0 OK"
