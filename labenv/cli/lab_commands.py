@@ -210,7 +210,11 @@ def mail(lab_name: str, raw: bool, user: str) -> None:
     with tempfile.NamedTemporaryFile(suffix=".mbox") as copy:
         copy.write(content)
         copy.flush()
-        messages = list(mailbox_module.mbox(copy.name))
+        box = mailbox_module.mbox(copy.name, create=False)
+        try:
+            messages = list(box)
+        finally:
+            box.close()
     for number, message in enumerate(messages, 1):
         click.echo(f"--- message {number} of {len(messages)} ---")
         click.echo(message.as_bytes().decode(errors="replace"))

@@ -11,9 +11,13 @@ import logging
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import fabric
+import paramiko
 
 from labenv.errors import ConfigError, DockerError
 from labenv.lab.model import Lab
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 CLIENT_DIR = "ssh-client"
 SSH_KEY_FILE = "id_ed25519"
 KNOWN_HOSTS_FILE = "known_hosts"
+# Seconds to wait for the `docker exec` proxy to exit after the SSH connection closes.
+PROXY_EXIT_TIMEOUT = 5
 
 
 def docker_command() -> str:
@@ -104,18 +110,44 @@ def ssh_argv(lab: Lab, host_name: str, user: str, command: Sequence[str] = ()) -
     return argv
 
 
-def fabric_connection(lab: Lab, host_name: str, user: str):
+class _ReapingProxyCommand(paramiko.ProxyCommand):
+    """A ProxyCommand whose close() can run twice and waits for the process to exit.
+
+    paramiko's own close() sends SIGTERM without waiting and leaves the
+    pipes open, which leaves a zombie `docker exec` and ResourceWarnings.
+    It also raises when the transport thread closes the socket a second time.
+    """
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=PROXY_EXIT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                log.warning("ssh proxy process %s did not exit; killing it", self.process.pid)
+                self.process.kill()
+                self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class LabConnection(fabric.Connection):
+    """A fabric Connection tunnelled through `docker exec` whose proxy process is reaped on close."""
+
+    def open_gateway(self) -> paramiko.ProxyCommand:
+        return _ReapingProxyCommand(self.gateway)
+
+
+def fabric_connection(lab: Lab, host_name: str, user: str) -> LabConnection:
     """Return a fabric Connection to ``user`` on the host, tunnelled through docker exec.
 
     The connection trusts only the lab's pinned host keys and offers only
     the lab's key, so a stale ~/.ssh/known_hosts or agent cannot interfere.
     """
-    import fabric
-    import paramiko
-
     host = _host(lab, host_name)
     key_path, known_hosts = ssh_files(lab)
-    connection = fabric.Connection(
+    connection = LabConnection(
         host.fqdn,
         user=user,
         gateway=proxy_command(lab.name, host.name),

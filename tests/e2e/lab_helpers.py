@@ -35,7 +35,11 @@ def mailbox_messages(client, lab_name: str, host_name: str, user: str) -> list[e
     with tempfile.NamedTemporaryFile(suffix=".mbox") as copy:
         copy.write(content)
         copy.flush()
-        return [email.message_from_bytes(message.as_bytes()) for message in mailbox.mbox(copy.name)]
+        box = mailbox.mbox(copy.name, create=False)
+        try:
+            return [email.message_from_bytes(message.as_bytes()) for message in box]
+        finally:
+            box.close()
 
 
 def wait_for_message(client, lab_name: str, host_name: str, user: str, subject: str) -> email.message.Message:

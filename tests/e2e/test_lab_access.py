@@ -37,7 +37,7 @@ def test_fabric_connection_runs_command(lab):
     final = lab.host_with_role("final")
     connection = fabric_connection(lab, final.name, "jane")
     try:
-        result = connection.run("id -un; hostname", hide=True)
+        result = connection.run("id -un; hostname", hide=True, in_stream=False)
     finally:
         connection.close()
     assert result.stdout.splitlines() == ["jane", final.fqdn]
