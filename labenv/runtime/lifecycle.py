@@ -15,6 +15,8 @@ from docker.models.containers import Container
 from labenv.errors import DockerError
 from labenv.lab.labfile import load_lab
 from labenv.lab.model import Host, Lab
+from labenv.lab.render import render_host_files
+from labenv.lab.secrets import load_or_create_secrets, state_dir_for
 from labenv.runtime.archive import FileLike
 from labenv.runtime.containers import (
     LABEL_CONFIG_HASH,
@@ -26,6 +28,7 @@ from labenv.runtime.containers import (
     start_host_container,
 )
 from labenv.runtime.engine import docker_errors
+from labenv.runtime.images import ensure_images
 from labenv.runtime.names import LABEL_LAB_FILE, LABEL_OVERRIDES, lab_filter
 from labenv.runtime.network import ensure_network, find_network, foreign_subnets
 from labenv.runtime.readiness import wait_ready
@@ -93,10 +96,6 @@ def up(
     Running it again is harmless: hosts that run with the same image and
     files are kept, stopped ones are started, stale ones are recreated.
     """
-    from labenv.lab.render import render_host_files
-    from labenv.lab.secrets import load_or_create_secrets, state_dir_for
-    from labenv.runtime.images import ensure_images
-
     say = progress or (lambda message: None)
 
     # Phase 1: images and secrets. Both are cached, so a warm `up` spends
