@@ -97,11 +97,6 @@ class DeliveryQueue:
         """Wait until nothing is queued for immediate delivery or being delivered."""
         await self._idle.wait()
 
-    @property
-    def deferred_count(self) -> int:
-        """How many messages wait for a retry."""
-        return len(self._retry_at)
-
     async def _worker(self) -> None:
         while True:
             qid = await self._ready.get()

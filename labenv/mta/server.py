@@ -65,7 +65,7 @@ class MtaServer:
         self._hooks = hooks or AuthHooks()
         self._sink = sink
         self.services: MtaServices | None = None
-        self._server: asyncio.base_events.Server | None = None
+        self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
@@ -167,11 +167,6 @@ class MtaServer:
             raise failure[0]
         assert self.address is not None
         return self.address
-
-    def call(self, coroutine_function, *args):
-        """Run ``coroutine_function(*args)`` on the server's loop and return its result (for tests and benchmarks)."""
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coroutine_function(*args), self._loop).result()
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Block until the delivery queue has nothing to deliver right now."""

@@ -57,7 +57,7 @@ HELP_TOPICS = {
 
 
 class _CommandTable(dict):
-    """aiosmtpd's command lookup, answering unknown commands the way sendmail does.
+    """aiosmtpd's command lookup, with sendmail's reply to unknown commands.
 
     aiosmtpd replies to an unknown command with its own text and drops the
     connection after a few of them; sendmail replies 500 and carries on.
