@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -42,22 +41,14 @@ async def spam_fields(services: "MtaServices", envelope: Envelope, message: byte
 
 async def deliver_local(services: "MtaServices", envelope: Envelope, message: bytes, user: str) -> Outcome:
     """Deliver one copy of ``message`` to the mbox of ``user``."""
-    config = services.config
     added = await spam_fields(services, envelope, message, user)
     # Sender authentication results (SPF, DKIM, DMARC) are prepended here by
     # the verification hook, above the Received field this host added.
     auth_fields = await services.hooks.verify_incoming(envelope, message)
     return_path = f"Return-Path: <{envelope.sender}>\r\n".encode("utf-8", "surrogateescape")
     copy = headers.append_fields(return_path + b"".join(auth_fields) + message, added)
-    now = time.time()
-
-    def write() -> None:
-        entry = mbox.mbox_entry(copy, envelope.sender, now)
-        mbox.deliver(config.mail_dir, user, entry, lock_timeout=config.dotlock_timeout)
-
-    loop = asyncio.get_running_loop()
     try:
-        await loop.run_in_executor(services.executor, write)
+        await services.mailboxes.append(user, copy, envelope.sender, time.time())
     except mbox.MailboxError as exc:
         if exc.temporary:
             return outcome.deferred("4.2.0", str(exc))

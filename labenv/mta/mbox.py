@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import logging
@@ -9,6 +10,7 @@ import os
 import pwd
 import re
 import time
+from concurrent.futures import Executor
 from pathlib import Path
 
 from labenv.errors import LabenvError
@@ -125,3 +127,53 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+class MailboxWriter:
+    """Appends to mbox files from the event loop, in batches per mailbox.
+
+    Deliveries to one mailbox that arrive while a write to it runs are written
+    together by the next one, under one lock and one fsync. A failed batch
+    fails every delivery in it, and none of them stays in the mailbox.
+    """
+
+    def __init__(self, mail_dir: Path, lock_timeout: float, executor: Executor | None) -> None:
+        self._mail_dir = mail_dir
+        self._lock_timeout = lock_timeout
+        self._executor = executor
+        self._pending: dict[str, list[tuple[bytes, str, float, asyncio.Future[None]]]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def append(self, user: str, message: bytes, sender: str, when: float) -> None:
+        """Append ``message`` (CRLF line ends) to ``user``'s mailbox; raise MailboxError when that fails."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.setdefault(user, []).append((message, sender, when, done))
+        if user not in self._tasks:
+            self._tasks[user] = loop.create_task(self._drain(user))
+        await done
+
+    async def close(self) -> None:
+        """Wait for the writes in progress."""
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _drain(self, user: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending.get(user):
+                batch = self._pending.pop(user)
+                try:
+                    await loop.run_in_executor(self._executor, self._write, user, batch)
+                except Exception as exc:
+                    # Every waiter gets the error, whatever it is, or its delivery would hang.
+                    for *_, done in batch:
+                        done.set_exception(exc)
+                else:
+                    for *_, done in batch:
+                        done.set_result(None)
+        finally:
+            del self._tasks[user]
+
+    def _write(self, user: str, batch: list[tuple[bytes, str, float, asyncio.Future[None]]]) -> None:
+        entries = b"".join(mbox_entry(message, sender, when) for message, sender, when, _ in batch)
+        deliver(self._mail_dir, user, entries, lock_timeout=self._lock_timeout)

@@ -13,6 +13,7 @@ from labenv.mta.config import MtaConfig
 from labenv.mta.events import MailLog, SyslogSink
 from labenv.mta.hooks import AuthHooks
 from labenv.mta.lookup import Lookups
+from labenv.mta.mbox import MailboxWriter
 from labenv.mta.queue import DeliveryQueue
 from labenv.mta.routing import Router
 from labenv.mta.session import MtaSession
@@ -40,6 +41,7 @@ class MtaServices:
     maillog: MailLog
     hooks: AuthHooks
     executor: ThreadPoolExecutor
+    mailboxes: MailboxWriter
     queue: DeliveryQueue | None = None
     sessions: set = field(default_factory=set)
 
@@ -86,6 +88,7 @@ class MtaServer:
             maillog=MailLog(sink),
             hooks=self._hooks,
             executor=executor,
+            mailboxes=MailboxWriter(config.mail_dir, config.dotlock_timeout, executor),
         )
         services.queue = DeliveryQueue(services)
         self.services = services
@@ -116,6 +119,7 @@ class MtaServer:
             self._server = None
         if self.services is not None:
             await self.services.queue.stop()
+            await self.services.mailboxes.close()
             await self.services.spool.close()
             self.services.executor.shutdown(wait=True)
         log.info("%s stopped", self.config.hostname)

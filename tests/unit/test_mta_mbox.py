@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import mailbox
 import os
 import pwd
@@ -84,3 +85,36 @@ def test_new_mailbox_owned_by_user(tmp_path):
     status = os.stat(tmp_path / "daemon")
     assert status.st_uid == user.pw_uid
     assert status.st_gid == user.pw_gid
+
+
+def test_writer_batches_concurrent_appends(tmp_path):
+    writer = mbox.MailboxWriter(tmp_path, lock_timeout=5, executor=None)
+
+    async def run() -> None:
+        await asyncio.gather(
+            *(writer.append("john", f"Subject: {number}\r\n\r\nbody\r\n".encode(), "a@b.test", time.time()) for number in range(50))
+        )
+        await writer.close()
+
+    asyncio.run(run())
+    box = mailbox.mbox(tmp_path / "john", create=False)
+    subjects = sorted(int(message["Subject"]) for message in box)
+    box.close()
+    assert subjects == list(range(50))
+
+
+def test_writer_fails_whole_batch_on_lock(tmp_path):
+    (tmp_path / "john.lock").touch()
+    writer = mbox.MailboxWriter(tmp_path, lock_timeout=0.2, executor=None)
+
+    async def run() -> list:
+        results = await asyncio.gather(
+            *(writer.append("john", b"Subject: s\r\n\r\nx\r\n", "a@b.test", time.time()) for _ in range(3)),
+            return_exceptions=True,
+        )
+        await writer.close()
+        return results
+
+    results = asyncio.run(run())
+    assert all(isinstance(result, mbox.MailboxError) and result.temporary for result in results)
+    assert not (tmp_path / "john").exists()
