@@ -76,9 +76,12 @@ class MtaServer:
     async def start_async(self) -> None:
         """Prepare the spool, start delivering the messages it contains and open the listening socket."""
         config = self.config
+        if not config.mail_dir.is_dir():
+            raise MtaStartError(f"mail directory {config.mail_dir} does not exist; create it or set --mail-dir")
         executor = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="mta-io")
         spool = Spool(config.spool, executor)
         queued = spool.prepare()
+
         sink = self._sink if self._sink is not None else open_sink(config)
         services = MtaServices(
             config=config,
@@ -92,6 +95,7 @@ class MtaServer:
         )
         services.queue = DeliveryQueue(services)
         self.services = services
+
         loop = asyncio.get_running_loop()
         try:
             self._server = await loop.create_server(
@@ -103,6 +107,8 @@ class MtaServer:
                 f"cannot listen on {config.listen}: {exc.strerror}; choose another --listen address or free the port"
             ) from exc
         self.address = self._server.sockets[0].getsockname()[:2]
+
+        # Deliveries start only once listening works, so a failed start leaves the spool untouched.
         services.queue.start(queued)
         log.info("%s (%s) listening on %s:%s", config.hostname, config.role, *self.address)
 
