@@ -310,23 +310,30 @@ class MtaSession(SMTP):
             await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
             return
         envelope, message = self._build_message(queue_id, data, started)
+        # Shielded: a client that disconnects during the fsync cancels this
+        # coroutine, but a message that reaches the spool must still be delivered.
         try:
-            await self.services.spool.store(envelope, message)
+            await asyncio.shield(self._queue_message(envelope, message))
         except SpoolError as exc:
             log.error("cannot queue %s: %s", queue_id, exc)
             await self.push("451 4.3.0 Temporary failure writing the queue; try again later")
             return
+        await self.push(f"250 2.0.0 {queue_id} Message accepted for delivery")
+
+    async def _queue_message(self, envelope: Envelope, message: bytes) -> None:
+        await self.services.spool.store(envelope, message)
         self.services.maillog.received(envelope)
         if self.verbose:
-            await self.services.queue.deliver_now(queue_id, self._verbose_line)
+            await self.services.queue.deliver_now(envelope.queue_id, self._verbose_line)
         else:
-            self.services.queue.submit(queue_id)
-        await self.push(f"250 2.0.0 {queue_id} Message accepted for delivery")
+            self.services.queue.submit(envelope.queue_id)
 
     async def _verbose_line(self, text: str) -> None:
         # sendmail sends its VERB transcript as 050 replies, which clients show and skip.
+        if self.transport is None or self.transport.is_closing():
+            return
         for line in text.splitlines() or [""]:
-            await self.push(f"050 {line}")
+            self._writer.write(f"050 {line}\r\n".encode("utf-8", "replace"))
 
     def _build_message(self, queue_id: str, data: bytes, started: float) -> tuple[Envelope, bytes]:
         """Prepend the Received field, add a missing Message-Id and Date, and build the envelope."""
