@@ -55,6 +55,7 @@ class DeliveryQueue:
         self._tasks: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stopping = False
 
     def start(self, queued: list[str]) -> None:
         """Start the workers and the retry timer, then queue ``queued`` (found in the spool at start)."""
@@ -67,7 +68,11 @@ class DeliveryQueue:
             self.submit(qid)
 
     async def stop(self) -> None:
-        """Let running deliveries finish (for up to STOP_GRACE_SECONDS), then cancel the workers."""
+        """Let running deliveries finish (for up to STOP_GRACE_SECONDS), then cancel the workers.
+
+        Messages not started yet stay in the spool for the next start.
+        """
+        self._stopping = True
         for _ in self._tasks:
             self._ready.put_nowait(None)
         workers = self._tasks[:-1]
@@ -100,7 +105,7 @@ class DeliveryQueue:
     async def _worker(self) -> None:
         while True:
             qid = await self._ready.get()
-            if qid is None:
+            if qid is None or self._stopping:
                 return
             try:
                 await self.deliver_now(qid, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -133,7 +134,7 @@ async def _deliver_to_host(
         final = _from_reply(code, lines, relay, host)
         remote_dsn = "DSN" in client.extensions
         for index in accepted:
-            results[index] = outcome.Outcome(**{**final.__dict__, "remote_dsn": remote_dsn})
+            results[index] = dataclasses.replace(final, remote_dsn=remote_dsn)
         if transcript is not None and final.state == outcome.SENT:
             for index, recipient in recipients:
                 if index in accepted:
