@@ -51,6 +51,9 @@ class MtaConfig:
         ipaddress.ip_network("::1/128"),
     )
     product: str = DEFAULT_PRODUCT
+    # The daemon= field of the from= log lines; the handout's sendmail (and
+    # Debian's sendmail.mc) name the port-25 daemon MTA-v4.
+    daemon_name: str = "MTA-v4"
     max_message_size: int = 10 * 1024 * 1024
     # Port of the next hop's SMTP server; tests point the relay at a server on an ephemeral port.
     relay_port: int = 25

@@ -31,7 +31,7 @@ class SyslogSink(Protocol):
 class MailLog:
     """Writes the mail log lines of one MTA."""
 
-    def __init__(self, sink: SyslogSink | None, daemon: str = "MTA") -> None:
+    def __init__(self, sink: SyslogSink | None, daemon: str) -> None:
         self._sink = sink
         self.daemon = daemon
 

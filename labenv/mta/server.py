@@ -88,7 +88,7 @@ class MtaServer:
             spool=spool,
             lookups=Lookups(config.resolver, config.dns_timeout),
             router=Router(config),
-            maillog=MailLog(sink),
+            maillog=MailLog(sink, config.daemon_name),
             hooks=self._hooks,
             executor=executor,
             mailboxes=MailboxWriter(config.mail_dir, config.dotlock_timeout, executor),

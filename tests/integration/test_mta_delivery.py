@@ -79,7 +79,7 @@ def test_helo_gives_smtp_protocol(mta):
         client.sendmail("a@b.test", ["john@alcyone.test"], b"Subject: h\r\n\r\nx\r\n")
     [message] = mta.messages("john")
     assert " with SMTP id " in message["Received"]
-    assert mta.sink.matching("proto=SMTP, daemon=MTA")
+    assert mta.sink.matching("proto=SMTP, daemon=MTA-v4, relay=[127.0.0.1]")
 
 
 def test_message_id_and_date_added(mta):

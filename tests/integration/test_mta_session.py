@@ -253,7 +253,7 @@ def test_queue_id_ties_reply_header_and_log(mta, raw_client):
     from_lines = mta.sink.matching(f"{queue_id}: from=<a@b.test>")
     to_lines = mta.sink.matching(f"{queue_id}: to=<john@alcyone.test>")
     assert len(from_lines) == 1
-    assert "proto=ESMTP, daemon=MTA, relay=[127.0.0.1]" in from_lines[0]
+    assert "proto=ESMTP, daemon=MTA-v4, relay=[127.0.0.1]" in from_lines[0]
     assert len(to_lines) == 1
     assert "mailer=local" in to_lines[0]
     assert to_lines[0].endswith("dsn=2.0.0, stat=Sent")
@@ -264,3 +264,12 @@ def test_unknown_commands_keep_session(mta, raw_client):
     for _ in range(8):
         assert client.command("FROB x") == '500 5.5.1 Command unrecognized: "FROB"'
     assert client.command("NOOP") == "250 2.0.0 OK"
+
+
+def test_daemon_name_configurable(make_mta):
+    server = make_mta(daemon_name="MTA")
+    with smtplib.SMTP("127.0.0.1", server.port) as client:
+        client.sendmail("a@b.test", ["john@alcyone.test"], b"Subject: d\r\n\r\nx\r\n")
+    server.server.wait_idle()
+    [from_line] = server.sink.matching("from=<a@b.test>")
+    assert ", daemon=MTA, relay=" in from_line
