@@ -43,6 +43,8 @@ class MtaConfig:
     spool: Path = Path("/var/spool/labenv-mta")
     mail_dir: Path = Path("/var/mail")
     resolver: HostPort | None = None
+    # Consulted before DNS for client names; None looks in DNS only.
+    hosts_file: Path | None = Path("/etc/hosts")
     spamd: HostPort | None = None
     syslog: str = "none"
     syslog_tag: str = "labenv-mta"
@@ -145,6 +147,14 @@ def _directory(value: Any, name: str) -> Path:
     return Path(value)
 
 
+def _optional_file(value: Any, name: str) -> Path | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"invalid {name} {value!r}: expected a file path, or \"\" for none")
+    return Path(value)
+
+
 def _delays(value: Any, name: str) -> tuple[float, ...]:
     delays = tuple(_number(item, name, float) for item in (value if isinstance(value, list) else [value]))
     if not delays:
@@ -183,6 +193,7 @@ CONVERTERS = {
     "relay_networks": _networks,
     "spool": _directory,
     "mail_dir": _directory,
+    "hosts_file": _optional_file,
     "retry_delays": _delays,
     "max_message_size": _integer,
     "relay_port": _integer,

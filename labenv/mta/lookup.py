@@ -3,7 +3,9 @@
 Every query goes to the one configured name server, never to the system's
 resolv.conf, so the lab DNS and a test server behave alike. Without a
 configured server, no query is sent: clients show as ``unknown`` and remote
-routes fail temporarily.
+routes fail temporarily. Reverse names are looked up in a hosts file first,
+as the C library does with "files dns" in nsswitch.conf, which is how
+sendmail greets a local client as ``localhost [127.0.0.1]``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import dns.asyncresolver
 import dns.exception
@@ -52,10 +55,34 @@ class MailExchanger:
     addresses: tuple[str, ...]
 
 
+def _normalise(ip: str) -> str:
+    try:
+        return ipaddress.ip_address(ip).compressed
+    except ValueError:
+        return ip
+
+
+def read_hosts_file(path: Path) -> dict[str, str]:
+    """Map each address in a hosts(5) file to the first name listed for it; a missing file maps nothing."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        log.debug("hosts file %s not found; reverse names come from DNS only", path)
+        return {}
+    table: dict[str, str] = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2:
+            # The first line for an address wins, as with gethostbyaddr().
+            table.setdefault(_normalise(fields[0]), fields[1])
+    return table
+
+
 class Lookups:
     """Asynchronous lookups against one configured name server."""
 
-    def __init__(self, server: HostPort | None, timeout: float) -> None:
+    def __init__(self, server: HostPort | None, timeout: float, hosts_file: Path | None = None) -> None:
+        self._hosts = read_hosts_file(hosts_file) if hosts_file is not None else {}
         self._resolver: dns.asyncresolver.Resolver | None = None
         if server is not None:
             resolver = dns.asyncresolver.Resolver(configure=False)
@@ -67,6 +94,9 @@ class Lookups:
 
     async def client_name(self, ip: str) -> ClientName:
         """Look up the PTR name of ``ip`` and check that the name's A/AAAA records include ``ip``."""
+        listed = self._hosts.get(_normalise(ip))
+        if listed is not None:
+            return ClientName(listed, True)
         if self._resolver is None:
             return ClientName(None, False)
         try:

@@ -86,7 +86,7 @@ class MtaServer:
         services = MtaServices(
             config=config,
             spool=spool,
-            lookups=Lookups(config.resolver, config.dns_timeout),
+            lookups=Lookups(config.resolver, config.dns_timeout, config.hosts_file),
             router=Router(config),
             maillog=MailLog(sink, config.daemon_name),
             hooks=self._hooks,

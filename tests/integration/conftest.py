@@ -78,6 +78,8 @@ def make_mta(tmp_path):
             mail_dir=base / "mail",
             retry_delays=(0.2,),
             idle_timeout=30.0,
+            # Client names then come only from the test's DNS server, never from this machine.
+            hosts_file=None,
         )
         config = replace(config, **fields)
         config.mail_dir.mkdir(parents=True, exist_ok=True)

@@ -273,3 +273,11 @@ def test_daemon_name_configurable(make_mta):
     server.server.wait_idle()
     [from_line] = server.sink.matching("from=<a@b.test>")
     assert ", daemon=MTA, relay=" in from_line
+
+
+def test_hosts_file_names_local_client(make_mta, raw_client, tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# comment\n127.0.0.1\tlocalhost loopback\n127.0.0.1 other\n")
+    server = make_mta(hosts_file=hosts)
+    client = raw_client(server.port)
+    assert client.command("EHLO regulus.test").splitlines()[0] == "250-alcyone.test Hello localhost [127.0.0.1], pleased to meet you"

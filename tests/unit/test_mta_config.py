@@ -80,3 +80,9 @@ def test_invalid_toml(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(path, {})
     assert "invalid TOML" in str(caught.value)
+
+
+def test_hosts_file_empty_means_none():
+    assert build_config({"hosts_file": ""}).hosts_file is None
+    assert build_config({"hosts_file": "/etc/hosts.lab"}).hosts_file == Path("/etc/hosts.lab")
+    assert build_config({}).hosts_file == Path("/etc/hosts")
