@@ -182,7 +182,7 @@ def _seconds(value: Any, name: str) -> float:
     return _number(value, name, float)
 
 
-# How each setting is read from TOML or the command line; settings not listed are strings.
+# The converter of each setting from TOML or the command line; settings not listed are strings.
 CONVERTERS = {
     "role": _role,
     "listen": _address,

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from labenv.mta.config import MtaConfig
 
 
+POSTMASTER_MAILBOX = "root"
+
+
 @dataclass(frozen=True)
 class Route:
     """The delivery route of one recipient: ``user`` for local mailboxes, ``domain`` for remote ones."""
@@ -47,6 +50,10 @@ class Router:
             local_part, domain = address, ""
         if not domain or self.is_local_domain(domain):
             user = self.local_user(local_part)
+            if user is None and local_part.lower() == "postmaster":
+                # RFC 5321 section 4.5.1: every host accepts mail for postmaster.
+                # sendmail's default aliases send it to root.
+                user = POSTMASTER_MAILBOX
             return Route(user=user) if user else None
         return Route(domain=domain.lower().rstrip("."))
 

@@ -281,3 +281,14 @@ def test_hosts_file_names_local_client(make_mta, raw_client, tmp_path):
     server = make_mta(hosts_file=hosts)
     client = raw_client(server.port)
     assert client.command("EHLO regulus.test").splitlines()[0] == "250-alcyone.test Hello localhost [127.0.0.1], pleased to meet you"
+
+
+def test_postmaster_always_accepted(mta, raw_client):
+    client = raw_client(mta.port)
+    client.command("EHLO x")
+    client.command("MAIL FROM:<a@b.test>")
+    assert client.command("RCPT TO:<Postmaster>") == "250 2.1.5 <Postmaster>... Recipient ok"
+    client.command("DATA")
+    assert client.command(b"Subject: abuse\r\n\r\nx\r\n.").startswith("250 ")
+    [message] = mta.messages("root")
+    assert message["Subject"] == "abuse"
