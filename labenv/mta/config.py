@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import pwd
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,10 @@ class MtaConfig:
     # Seconds a message may wait before a recipient with NOTIFY=DELAY gets a delay notice.
     delay_warning: float = 4 * 3600.0
     dotlock_timeout: float = 30.0
+    # The [auth] and [dkim] tables of the file, kept as read for the sender
+    # authentication hooks (labenv.mta.hooks), which check their own keys.
+    auth: dict[str, Any] = field(default_factory=dict)
+    dkim: dict[str, Any] = field(default_factory=dict)
 
     def local_users(self) -> frozenset[str]:
         """Return the names that count as local mailboxes."""
@@ -174,6 +178,12 @@ def _text(value: Any, name: str) -> str:
     return value
 
 
+def _table(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"invalid {name} {value!r}: expected a [{name}] table")
+    return dict(value)
+
+
 def _integer(value: Any, name: str) -> int:
     return _number(value, name, int)
 
@@ -206,6 +216,8 @@ CONVERTERS = {
     "delay_warning": _seconds,
     "dotlock_timeout": _seconds,
     "expn": _flag,
+    "auth": _table,
+    "dkim": _table,
     "vrfy": _flag,
 }
 

@@ -86,3 +86,17 @@ def test_hosts_file_empty_means_none():
     assert build_config({"hosts_file": ""}).hosts_file is None
     assert build_config({"hosts_file": "/etc/hosts.lab"}).hosts_file == Path("/etc/hosts.lab")
     assert build_config({}).hosts_file == Path("/etc/hosts")
+
+
+def test_generated_lab_file_loads(tmp_path):
+    from labenv.lab.labfile import load_lab
+    from labenv.lab.mtaconf import render_mta_toml
+
+    lab = load_lab(None)
+    for role in ("relay", "final"):
+        path = tmp_path / f"{role}.toml"
+        path.write_text(render_mta_toml(lab, lab.host_with_role(role)))
+        config = load_config(path, {})
+        assert config.role == role
+        assert config.auth == {"policy": lab.auth_policy}
+        assert bool(config.dkim) == (role == "relay")
