@@ -82,6 +82,12 @@ def build_base_tarball(
     finally:
         remove_root(workdir)
 
+    # Each package-list change leaves a tarball of about 300 MB behind.
+    for old in tarball.parent.glob("base-*.tar"):
+        if old != tarball:
+            log.debug("deleting the superseded base tarball %s", old)
+            old.unlink()
+
 
 def install_in_chroot(rootfs: Path, source_dir: Path) -> None:
     """Run install-packages.sh inside a chroot of rootfs with /proc mounted and services blocked."""

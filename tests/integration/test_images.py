@@ -85,6 +85,25 @@ def test_container_requirements_drop_host_only():
     assert {"aiosmtpd", "dnspython", "dkimpy", "pyspf", "click", "rich"} <= names
 
 
+@pytest.mark.parametrize(
+    "filename, fits",
+    [
+        ("rich-15.0.0-py3-none-any.whl", True),
+        ("cffi-2.1.1-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl", True),
+        ("cryptography-50.0.2-cp311-abi3-manylinux_2_34_x86_64.whl", True),
+        ("cryptography-44.0.0-cp37-abi3-manylinux_2_28_x86_64.whl", True),
+        ("demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", False),
+        ("demo-1.0-cp39-abi3-manylinux_2_38_x86_64.whl", False),
+        ("demo-1.0-cp311-cp311-linux_x86_64.whl", False),
+        ("demo-1.0-cp311-cp311-manylinux_2_17_aarch64.whl", False),
+        ("demo-1.0-cp311-cp311-win_amd64.whl", False),
+    ],
+)
+def test_wheel_fits_container(monkeypatch, filename, fits):
+    monkeypatch.setattr(wheels.platform, "machine", lambda: "x86_64")
+    assert wheels.wheel_fits_container(filename) is fits
+
+
 def test_role_reference_tracks_project_hash():
     base = "labenv/base:0123456789ab"
     relay = images.role_image_reference("relay", base, "project-a", "deps")
