@@ -221,7 +221,7 @@ def test_verb_reports_delivery(mta, raw_client):
     assert lines[0] == "050 <john@alcyone.test>... Connecting to local..."
     assert lines[1] == "050 <john@alcyone.test>... Sent"
     assert lines[2].startswith("250 2.0.0 ")
-    # The delivery finished before the reply, so the mailbox already holds it.
+    # The delivery finished before the reply, so the mailbox already contains it.
     assert len(mta.messages("john")) == 1
 
 
