@@ -281,3 +281,20 @@ def test_entrypoint_runs_users_script(client, references):
         assert "creating lab users from /etc/labenv/users.sh" in container.logs().decode()
     finally:
         container.remove(force=True)
+
+
+@pytest.mark.docker
+def test_remove_superseded_keeps_listed(client, references):
+    base = client.images.get(images.base_image_reference())
+    stale = "labenv/base:superseded-test"
+    base.tag("labenv/base", "superseded-test")
+    try:
+        others = {tag for image in client.images.list(filters={"label": "io.labenv.role"}) for tag in image.tags}
+        keep = others - {stale}
+        removed = images.remove_superseded_images(client, keep)
+        assert removed == [stale]
+        assert not images.image_exists(client, stale)
+        assert images.image_exists(client, images.base_image_reference())
+    finally:
+        if images.image_exists(client, stale):
+            client.images.remove(stale)
