@@ -16,12 +16,15 @@ from labenv.replay.context import host_facts, lab_context
 from labenv.replay.expect import Expect, ExpectTimeout
 from labenv.replay.record import RunRecord, SessionRecord, StepRecord
 from labenv.replay.scenario import Scenario, Step
-from labenv.replay.terminals import TerminalOpener
+from labenv.replay.terminals import Terminal, TerminalOpener
 
 log = logging.getLogger(__name__)
 
 # Seconds between two attempts of a step that has a retry time.
 RETRY_PAUSE = 1.0
+
+# Seconds to wait for the exit status once a program's output has ended.
+EXIT_STATUS_WAIT = 2.0
 
 def replay(
     scenario: Scenario,
@@ -108,9 +111,9 @@ def _attempt(step: Step, context: dict[str, Any], open_terminal: TerminalOpener)
     except LabenvError as exc:
         record.error = str(exc)
     finally:
+        record.exit_status = _exit_status(terminal, session.ended)
         terminal.close()
     record.transcript = session.transcript
-    record.exit_status = terminal.recv_exit_status() if terminal.exit_status_ready() else None
     record.seconds = round(time.monotonic() - started, 2)
 
     for expectation in step.expectations:
@@ -118,6 +121,20 @@ def _attempt(step: Step, context: dict[str, Any], open_terminal: TerminalOpener)
         context["captured"].update(captured)
         record.checks.append(result)
     return record, True
+
+
+def _exit_status(terminal: Terminal, ended: bool) -> int | None:
+    """Return the program's exit status, or None when it is still running or never sent one."""
+    # Over SSH the exit status arrives in its own message, a moment after the
+    # output ends; closing the channel first would lose it.
+    deadline = time.monotonic() + (EXIT_STATUS_WAIT if ended else 0)
+    while not terminal.exit_status_ready():
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+    status = terminal.recv_exit_status()
+    # paramiko reports -1 when the server closed the channel without a status.
+    return None if status == -1 else status
 
 
 def _run_dialog(step: Step, context: dict[str, Any], session: Expect) -> None:
