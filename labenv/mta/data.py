@@ -18,6 +18,8 @@ async def read_data(reader: asyncio.StreamReader, max_size: int) -> tuple[bytes,
     line by line, and long lines are kept whole. A message over the size
     limit is read to its end and thrown away.
     """
+    # NOTE: the session's idle timer is not reset while DATA arrives, so a
+    # transfer that takes longer than idle_timeout in total is cut off.
     line_limit = reader._limit
     # StreamReader has no public way to change its limit. The limit caps a
     # command line, but here it must cover a whole message: it also sets
