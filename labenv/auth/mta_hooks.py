@@ -124,8 +124,11 @@ class LabAuthHooks(AuthHooks):
 
     async def reject_reply(self, envelope: Envelope, message: bytes) -> str | None:
         """Return the 550 reply when the mode is enforce and the DMARC action is reject, else None."""
+        # Under observe the check waits for delivery, off the SMTP reply path.
+        if self.mode != "enforce":
+            return None
         verdict = await self.check(envelope, message)
-        if verdict is None or self.mode != "enforce" or verdict.action != "reject":
+        if verdict is None or verdict.action != "reject":
             return None
         return verdict.reject_reply()
 

@@ -56,7 +56,28 @@ async def _serve(config) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await MtaServer(config).serve(stop)
+    server = MtaServer(config, hooks=_auth_hooks(config, lambda: server))
+    await server.serve(stop)
+
+
+def _auth_hooks(config, get_server):
+    """Build the SPF/DKIM/DMARC hooks from the [auth] and [dkim] tables of the configuration."""
+    from labenv.auth.mta_hooks import LabAuthHooks
+
+    def note(queue_id: str, text: str) -> None:
+        server = get_server()
+        if server is not None and server.services is not None:
+            server.services.maillog.note(queue_id, text)
+
+    verifies = config.role == "final" and config.resolver is not None and bool(config.auth)
+    return LabAuthHooks.from_settings(
+        hostname=config.hostname,
+        resolver=str(config.resolver) if verifies else None,
+        auth=config.auth,
+        dkim=config.dkim if config.role == "relay" else None,
+        dns_timeout=config.dns_timeout,
+        note=note,
+    )
 
 
 COMMANDS = [mta]

@@ -12,6 +12,10 @@ class AuthHooks:
     put on top of the message.
     """
 
+    async def reject_reply(self, envelope: Envelope, message: bytes) -> str | None:
+        """Return the SMTP reply that rejects a message after DATA, or None to accept it."""
+        return None
+
     async def verify_incoming(self, envelope: Envelope, message: bytes) -> list[bytes]:
         """Return Authentication-Results and Received-SPF fields for a message about to reach a mailbox."""
         return []

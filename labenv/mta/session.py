@@ -310,6 +310,13 @@ class MtaSession(SMTP):
             await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
             return
         envelope, message = self._build_message(queue_id, data, started)
+        # Under an enforcing policy, DMARC reject is decided before the
+        # message is queued, so the client gets the 550 and nothing is stored.
+        reply = await self.services.hooks.reject_reply(envelope, message)
+        if reply is not None:
+            self.services.maillog.note(queue_id, f"rejected from {self._relay_text()}: {reply}", LOG_NOTICE)
+            await self.push(reply)
+            return
         # Shielded: a client that disconnects during the fsync cancels this
         # coroutine, but a message that reaches the spool must still be delivered.
         try:

@@ -185,3 +185,37 @@ def test_relay_signature_does_not_align_spoof(dns_server, key_pair, start_mta):
     results = " ".join(message["Authentication-Results"].split())
     assert "dkim=pass header.d=campus.test" in results
     assert "dmarc=fail (p=reject) header.from=toontown.test" in results
+
+
+def test_final_enforce_rejects_spoof_in_session(dns_server, start_mta):
+    notes: list = []
+    final = start_mta("alcyone.test", final_hooks(dns_server, "enforce", notes))
+    with smtplib.SMTP("127.0.0.1", final.address[1], timeout=10) as client:
+        client.ehlo("regulus.campus.test")
+        with pytest.raises(smtplib.SMTPDataError) as caught:
+            client.sendmail("mmouse@toontown.test", ["john@alcyone.test"], SPOOF)
+    assert caught.value.smtp_code == 550
+    assert caught.value.smtp_error.decode().startswith("5.7.1 ")
+    assert "toontown.test" in caught.value.smtp_error.decode()
+    final.wait_idle()
+    assert not (final.config.mail_dir / "john").exists()
+
+
+def test_serve_builds_hooks_from_config_tables(dns_server, tmp_path):
+    from labenv.cli.mta_commands import _auth_hooks
+
+    config = MtaConfig(
+        role="final",
+        hostname="alcyone.test",
+        listen=HostPort("127.0.0.1", 0),
+        domains=("alcyone.test",),
+        users=("john",),
+        spool=tmp_path / "spool",
+        mail_dir=tmp_path / "mail",
+        resolver=HostPort(*dns_server.address),
+        auth={"policy": "enforce"},
+    )
+    hooks = _auth_hooks(config, lambda: None)
+    assert hooks.mode == "enforce"
+    assert hooks.resolver is not None
+    assert hooks.dkim_key_pem is None
