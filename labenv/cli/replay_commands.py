@@ -46,13 +46,17 @@ def run_replay(scenario_path: Path, lab_name: str, report_dir: Path | None):
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     scenario = load_scenario(scenario_path)
-    lab = load_running_lab(connect(), lab_name)
+    client = connect()
     console = Console()
-    terminals = LabTerminals(lab)
     try:
-        record = replay(scenario, lab, terminals, on_step=lambda key, step: print_step(console, key, step))
+        lab = load_running_lab(client, lab_name)
+        terminals = LabTerminals(lab, docker_client=client)
+        try:
+            record = replay(scenario, lab, terminals, on_step=lambda key, step: print_step(console, key, step))
+        finally:
+            terminals.close()
     finally:
-        terminals.close()
+        client.close()
     print_summary(console, record)
     folder = report_dir or default_report_dir(REPORTS_BASE, lab.name)
     report = write_report(record, folder)
@@ -94,11 +98,15 @@ def demo(lab_name: str, timeout: float) -> None:
     from labenv.runtime.status import lab_status
 
     client = connect()
-    status = lab_status(client, lab_name)
-    if status is None or not status.hosts or any(host.health != "ready" for host in status.hosts):
-        click.echo(f"starting lab {lab_name}", err=True)
-        lab, source = lifecycle.load_lab_for_up(client, lab_name, None, {})
-        lifecycle.up(client, lab, source, timeout=timeout, progress=lambda message: click.echo(f"  {message}", err=True))
+    try:
+        status = lab_status(client, lab_name)
+        if status is None or not status.hosts or any(host.health != "ready" for host in status.hosts):
+            click.echo(f"starting lab {lab_name}", err=True)
+            lab, source = lifecycle.load_lab_for_up(client, lab_name, None, {})
+            lifecycle.up(client, lab, source, timeout=timeout,
+                         progress=lambda message: click.echo(f"  {message}", err=True))
+    finally:
+        client.close()
     record, report = run_replay(default_scenario(), lab_name, None)
     _fail_if_differences(record, report)
 

@@ -160,7 +160,7 @@ _CHECKERS = {
 
 def check_relation(relation: Relation, captures: Mapping[str, str]) -> CheckResult:
     """Check that every capture named by ``relation`` exists and all are equal."""
-    shown = ", ".join(f"{name}={captures.get(name, '(not captured)')}" for name in relation.same)
+    values_text = ", ".join(f"{name}={captures.get(name, '(not captured)')}" for name in relation.same)
     present = [captures[name] for name in relation.same if name in captures]
     ok = len(present) == len(relation.same) and len(set(present)) == 1
     return CheckResult(
@@ -169,5 +169,5 @@ def check_relation(relation: Relation, captures: Mapping[str, str]) -> CheckResu
         location=str(relation.location),
         ok=ok,
         expected=" = ".join(relation.same),
-        actual=shown,
+        actual=values_text,
     )

@@ -56,14 +56,14 @@ class Expect:
         # Received text with LF line ends, and trailing CRs held back until
         # the next chunk shows whether an LF follows them.
         self._text = ""
-        self._held = ""
+        self._pending_cr = ""
         self._position = 0
         self.ended = False
 
     @property
     def transcript(self) -> str:
         """Everything received so far, with LF line ends."""
-        return self._text + self._held
+        return self._text + self._pending_cr
 
     def send_line(self, text: str) -> None:
         """Type ``text`` and Enter."""
@@ -110,10 +110,10 @@ class Expect:
             data = b""
         if not data:
             self.ended = True
-            self._text += self._held + self._decoder.decode(b"", final=True)
-            self._held = ""
+            self._text += self._pending_cr + self._decoder.decode(b"", final=True)
+            self._pending_cr = ""
             return
-        chunk = self._held + self._decoder.decode(data)
+        chunk = self._pending_cr + self._decoder.decode(data)
         complete = chunk.rstrip("\r")
-        self._held = chunk[len(complete):]
+        self._pending_cr = chunk[len(complete):]
         self._text += normalize(complete)

@@ -30,7 +30,7 @@ DIALOG_KEYS = {"expect", "send", "timeout"}
 EXPECT_KEYS = set(EXPECTATION_KINDS) | {"name", "code", "index", "value", "absent", "message_with", "fields"}
 RELATION_KEYS = {"name", "same"}
 
-# Which options each expectation kind accepts besides its kind key and "name".
+# The options each expectation kind accepts besides its kind key and "name".
 KIND_OPTIONS = {
     "match": set(),
     "line": set(),
@@ -44,7 +44,12 @@ def field_name(path: TomlPath) -> str:
     """Format a path as ``session[1].step[0].dialog[2].send``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif text:
+            text += f".{part}"
+        else:
+            text = part
     return text
 
 
@@ -181,6 +186,8 @@ def _read_step(reader: _Reader, raw: Any, path: TomlPath) -> Step:
     reader.check_keys(raw, STEP_KEYS, path)
     command = reader.get(raw, "command", str, path, required=True)
     reader.check_template(command, path + ("command",), regex=False)
+
+    # Dialog patterns come before the checks in a step, so their captures are defined first.
     dialog = tuple(
         _read_dialog(reader, item, path + ("dialog", index))
         for index, item in enumerate(reader.get(raw, "dialog", list, path, default=[]))
@@ -189,6 +196,7 @@ def _read_step(reader: _Reader, raw: Any, path: TomlPath) -> Step:
         _read_expectation(reader, item, path + ("expect", index))
         for index, item in enumerate(reader.get(raw, "expect", list, path, default=[]))
     )
+
     timeout = reader.get(raw, "timeout", (int, float), path, default=30.0)
     retry = reader.get(raw, "retry", (int, float), path, default=0.0)
     if timeout <= 0:
@@ -198,6 +206,7 @@ def _read_step(reader: _Reader, raw: Any, path: TomlPath) -> Step:
     access = reader.get(raw, "access", str, path, default="ssh")
     if access not in ACCESS_METHODS:
         raise reader.fail(path + ("access",), f"invalid access {access!r}: expected one of {', '.join(ACCESS_METHODS)}")
+
     return Step(
         host=reader.get(raw, "host", str, path, required=True),
         user=reader.get(raw, "user", str, path, required=True),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# What an expectation checks; exactly one of these keys names its kind.
+# The kinds of expectation; exactly one of these keys in a table names its kind.
 #   match:  a regex found in the step output; named groups become captures
 #   line:   an exact line of the step output
 #   reply:  the SMTP reply code that follows a command typed in the step
@@ -21,7 +21,7 @@ EXPECTATION_KINDS: tuple[ExpectationKind, ...] = ("match", "line", "reply", "hea
 
 @dataclass(frozen=True)
 class Location:
-    """Where a value is written: the scenario file, its line and the field path."""
+    """The position of a value: the scenario file, its line and the field path."""
 
     file: str
     line: int

@@ -45,10 +45,12 @@ TerminalOpener = Callable[[str, str, str, str], Terminal]
 class ExecTerminal:
     """A command started with docker exec and a terminal; its socket carries the raw terminal stream."""
 
-    def __init__(self, api: Any, exec_id: str, sock: socket.socket):
+    def __init__(self, api: Any, exec_id: str, stream: Any):
         self._api = api
         self._exec_id = exec_id
-        self._sock = sock
+        self._stream = stream
+        # docker-py returns a SocketIO wrapper; recv and timeouts need the socket under it.
+        self._sock: socket.socket = stream._sock
 
     def recv(self, size: int) -> bytes:
         return self._sock.recv(size)
@@ -66,6 +68,7 @@ class ExecTerminal:
         return self._api.exec_inspect(self._exec_id)["ExitCode"]
 
     def close(self) -> None:
+        self._stream.close()
         self._sock.close()
 
 
@@ -76,6 +79,8 @@ class LabTerminals:
         self.lab = lab
         self._connect = connect
         self._docker = docker_client
+        # A Docker client made here is closed by close(); one passed in is the caller's.
+        self._own_docker = False
         self._connections: dict[tuple[str, str], Any] = {}
 
     def __call__(self, host: str, user: str, command: str, access: str) -> Terminal:
@@ -116,6 +121,7 @@ class LabTerminals:
             from labenv.runtime.engine import connect
 
             self._docker = connect()
+            self._own_docker = True
         api = self._docker.api
         container = container_name(self.lab.name, host)
         try:
@@ -126,10 +132,13 @@ class LabTerminals:
                 f"docker exec in {container} as {user} failed: {exc}; "
                 f"check that the lab runs with 'labenv status --name {self.lab.name}'"
             ) from exc
-        # docker-py returns a SocketIO wrapper; the terminal needs the socket's recv and timeouts.
-        return ExecTerminal(api, created["Id"], stream._sock)
+        return ExecTerminal(api, created["Id"], stream)
 
     def close(self) -> None:
         for connection in self._connections.values():
             connection.close()
         self._connections.clear()
+        if self._own_docker:
+            self._docker.close()
+            self._docker = None
+            self._own_docker = False

@@ -28,6 +28,7 @@ def lab():
         yield lab
     finally:
         lifecycle.down(client, LAB_NAME)
+        client.close()
 
 
 def replay(report_dir: Path):
@@ -59,12 +60,14 @@ def test_replay_without_spamd_fails(lab, tmp_path):
     from labenv.runtime.containers import find_container
     from labenv.runtime.engine import connect
 
-    spamd = find_container(connect(), LAB_NAME, "spamd")
+    client = connect()
+    spamd = find_container(client, LAB_NAME, "spamd")
     spamd.stop()
     try:
         result, record = replay(tmp_path / "report")
     finally:
         spamd.start()
+        client.close()
     assert result.exit_code == 1
     assert "spamd scored the message" in failed_names(record)
     assert "spamd scored the message" in result.output
