@@ -45,7 +45,7 @@ def minbase_tarball(cache_dir: Path, progress: Callable[[str], None]) -> Path:
 
     workdir = cache_dir / f"minbase-work-{os.getpid()}"
     rootfs = workdir / "rootfs"
-    progress(f"debootstrap {SUITE} from {MIRROR} (about a minute)")
+    progress(f"debootstrap {SUITE} from {MIRROR} (one to two minutes)")
     try:
         rootfs.mkdir(parents=True)
         run_step(
@@ -75,7 +75,7 @@ def build_base_tarball(
         rootfs.mkdir(parents=True)
         progress("unpacking the minimal root")
         run_step("unpack the minimal root", ["tar", "-C", rootfs, "--numeric-owner", "-xpf", minbase])
-        progress("installing the lab's Debian packages in a chroot (a few minutes)")
+        progress("installing the lab's Debian packages in a chroot (about a minute)")
         install_in_chroot(rootfs, source_dir)
         progress("packing the base root filesystem")
         write_tarball(rootfs, tarball)

@@ -173,7 +173,7 @@ def build_base(client: docker.DockerClient, reference: str, offline: bool, progr
         docker_build(client, source, reference, progress, labels=image_labels("base"))
         return
 
-    tarball = cache_dir() / "bootstrap" / f"base-{reference.split(':')[1]}.tar"
+    tarball = cache_dir() / "bootstrap" / f"base-{reference.rpartition(':')[2]}.tar"
     if tarball.exists():
         progress(f"reusing the cached root filesystem {tarball}")
     else:
@@ -185,7 +185,7 @@ def build_base(client: docker.DockerClient, reference: str, offline: bool, progr
 def import_base(client: docker.DockerClient, tarball: Path, reference: str, progress: Progress) -> None:
     """Import a root filesystem tarball as the base image, with the labels and settings a build would set."""
     progress(f"importing {tarball} as {reference}")
-    repository, tag = reference.split(":")
+    repository, _, tag = reference.rpartition(":")
     changes = [f"LABEL {key}={value}" for key, value in image_labels("base").items()]
     changes += [
         "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -203,21 +203,27 @@ def import_base(client: docker.DockerClient, tarball: Path, reference: str, prog
 def stage_context(role: str, context: Path, deps_dir: Path | None, project_wheel: Path | None) -> None:
     """Fill a build context folder with the role's Dockerfile, rootfs/ and, for Python roles, the wheels.
 
-    rootfs/ is copied onto / in one step: the entrypoint and an empty
-    /etc/labenv, where the runtime puts the host's configuration files.
+    rootfs/ is copied onto / in one step: the entrypoint, an empty /etc/labenv
+    where the runtime puts the host's configuration files and, for Python
+    roles, the project wheel in /tmp/labenv-wheel. The dependency wheels go to
+    wheels/deps, which an earlier layer installs.
     """
     folder = images_dir()
     shutil.rmtree(context, ignore_errors=True)
-    (context / "rootfs/usr/local/sbin").mkdir(parents=True, mode=0o755)
-    (context / "rootfs/etc/labenv").mkdir(parents=True, mode=0o755)
+    rootfs = context / "rootfs"
+    (rootfs / "usr/local/sbin").mkdir(parents=True, mode=0o755)
+    (rootfs / "etc/labenv").mkdir(parents=True, mode=0o755)
     shutil.copyfile(folder / ROLE_DOCKERFILES[role] / "Dockerfile", context / "Dockerfile")
-    entrypoint = context / "rootfs/usr/local/sbin/labenv-entrypoint"
+    entrypoint = rootfs / "usr/local/sbin/labenv-entrypoint"
     shutil.copyfile(folder / ENTRYPOINT, entrypoint)
     entrypoint.chmod(0o755)
     if deps_dir is not None and project_wheel is not None:
         shutil.copytree(deps_dir, context / "wheels" / "deps")
-        (context / "wheels" / "project").mkdir(parents=True)
-        shutil.copyfile(project_wheel, context / "wheels" / "project" / project_wheel.name)
+        # /tmp keeps its sticky, world-writable mode, which COPY would otherwise reset.
+        (rootfs / "tmp").mkdir(mode=0o777)
+        (rootfs / "tmp").chmod(0o1777)
+        (rootfs / "tmp/labenv-wheel").mkdir()
+        shutil.copyfile(project_wheel, rootfs / "tmp/labenv-wheel" / project_wheel.name)
 
 
 def build_role(

@@ -223,18 +223,28 @@ def test_base_has_no_ssh_host_keys(client, references):
 
 
 @pytest.mark.docker
-def test_relay_final_share_layers(client, references):
-    relay = client.images.get(references["relay"])
-    final = client.images.get(references["final"])
-    assert relay.id != final.id
-    assert relay.attrs["RootFS"]["Layers"] == final.attrs["RootFS"]["Layers"]
+def test_relay_final_share_dependency_layers(client, references):
+    base_layers = client.images.get(images.base_image_reference()).attrs["RootFS"]["Layers"]
+    relay = client.images.get(references["relay"]).attrs["RootFS"]["Layers"]
+    final = client.images.get(references["final"]).attrs["RootFS"]["Layers"]
+    assert relay[: len(base_layers)] == base_layers
+    # The dependency COPY and RUN layers come from one build and are shared.
+    shared = len(base_layers) + 2
+    assert relay[:shared] == final[:shared]
+    assert len(relay) == len(final)
+
+
+@pytest.mark.docker
+def test_tmp_mode_kept(client, references):
+    for role in ("relay", "dns"):
+        assert run(client, references[role], "stat", "-c", "%a", "/tmp").strip() == "1777"
 
 
 @pytest.mark.docker
 def test_project_layer_after_deps(client, references):
     steps = [entry["CreatedBy"] for entry in reversed(client.images.get(references["relay"]).history())]
     deps = next(i for i, step in enumerate(steps) if "--find-links /tmp/wheels/deps" in step)
-    project = next(i for i, step in enumerate(steps) if "/tmp/wheels/project/*.whl" in step)
+    project = next(i for i, step in enumerate(steps) if "/tmp/labenv-wheel/*.whl" in step)
     assert deps < project
 
 
