@@ -22,8 +22,11 @@ from labenv.mta.spool import Spool
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 30.0
-# File writes and fsyncs run in these threads; enough for many sessions to overlap their fsyncs.
-IO_THREADS = 32
+# File writes and fsyncs run in these threads. Each thread that wakes from an
+# fsync competes with the event loop for the GIL. With 32 threads and 20
+# sessions, py-spy showed the event loop waiting for the GIL after its socket
+# calls for about a third of its time.
+IO_THREADS = 8
 
 
 class MtaStartError(LabenvError):
