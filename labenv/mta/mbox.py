@@ -41,7 +41,10 @@ def from_line(sender: str, when: float) -> bytes:
 def mbox_entry(message: bytes, sender: str, when: float) -> bytes:
     """Turn a CRLF message into one mbox entry: From_ line, LF line ends, quoted From lines, blank line after."""
     text = message.replace(b"\r\n", b"\n")
-    text = _FROM_LINE.sub(b">From ", text)
+    # Most messages have no line to quote, and a plain search of 10 KB takes
+    # about 10 us where the regex substitution takes about 180 us.
+    if text.startswith(b"From ") or b"\nFrom " in text:
+        text = _FROM_LINE.sub(b">From ", text)
     if not text.endswith(b"\n"):
         text += b"\n"
     return from_line(sender, when) + text + b"\n"

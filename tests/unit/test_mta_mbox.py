@@ -23,6 +23,17 @@ def test_entry_quotes_from_lines():
     assert entry.endswith(b"here\n\n")
 
 
+def test_entry_quotes_first_line():
+    entry = mbox.mbox_entry(b"From the top\r\nSubject: s\r\n\r\nx\r\n", "a@b.test", 0)
+    assert entry.split(b"\n")[1] == b">From the top"
+
+
+def test_entry_without_from_lines_unchanged():
+    message = b"Subject: s\r\n\r\nFrom: not a separator\r\n From indented\r\nFrom\r\n"
+    entry = mbox.mbox_entry(message, "a@b.test", 0)
+    assert entry.split(b"\n", 1)[1] == message.replace(b"\r\n", b"\n") + b"\n"
+
+
 def test_entry_null_sender_and_missing_newline():
     entry = mbox.mbox_entry(b"Subject: s\r\n\r\nno newline", "", 0)
     assert entry.startswith(b"From MAILER-DAEMON ")
