@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 # How long stop() lets running deliveries finish before cancelling them.
 STOP_GRACE_SECONDS = 10.0
+# Bytes of just-accepted messages kept in memory for their first delivery
+# attempt, so that it need not read them back from the spool. Messages beyond
+# this wait in the spool only.
+MEMORY_QUEUE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -47,6 +51,9 @@ class DeliveryQueue:
     def __init__(self, services: "MtaServices") -> None:
         self._services = services
         self._ready: asyncio.Queue[str | None] = asyncio.Queue()
+        # Envelope and message of accepted messages not yet attempted, by queue id.
+        self._in_memory: dict[str, tuple[Envelope, bytes]] = {}
+        self._in_memory_bytes = 0
         self._active: set[str] = set()
         self._attempts: dict[str, int] = defaultdict(int)
         self._retry_at: dict[str, float] = {}
@@ -87,8 +94,18 @@ class DeliveryQueue:
             await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
 
-    def submit(self, qid: str) -> None:
-        """Queue ``qid`` for immediate delivery."""
+    def submit(self, qid: str, stored: tuple[Envelope, bytes] | None = None) -> None:
+        """Queue ``qid`` for immediate delivery.
+
+        ``stored`` is the envelope and message just written to the spool under
+        ``qid``, with no recipient done yet. The first attempt then uses them
+        instead of reading the spool file.
+        """
+        if stored is not None and qid not in self._in_memory:
+            size = len(stored[1])
+            if self._in_memory_bytes + size <= MEMORY_QUEUE_BYTES:
+                self._in_memory[qid] = stored
+                self._in_memory_bytes += size
         self._idle.clear()
         self._ready.put_nowait(qid)
 
@@ -148,10 +165,17 @@ class DeliveryQueue:
         finally:
             self._active.discard(qid)
 
+    async def _load(self, qid: str) -> tuple[Envelope, bytes, set[int]]:
+        stored = self._in_memory.pop(qid, None)
+        if stored is None:
+            return await self._services.spool.load_async(qid)
+        self._in_memory_bytes -= len(stored[1])
+        return stored[0], stored[1], set()
+
     async def _attempt(self, qid: str, transcript: Transcript) -> None:
         services = self._services
         try:
-            envelope, message, done = await services.spool.load_async(qid)
+            envelope, message, done = await self._load(qid)
         except FileNotFoundError:
             return
         self._attempts[qid] += 1
@@ -288,4 +312,4 @@ class DeliveryQueue:
         reasons = "; ".join(f"{result.diagnostic or result.stat}" for _, result, _ in entries)
         services.maillog.note(envelope.queue_id, f"{bounce_id}: DSN: {reasons}", LOG_NOTICE)
         services.maillog.received(notice)
-        self.submit(bounce_id)
+        self.submit(bounce_id, (notice, body))

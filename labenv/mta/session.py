@@ -333,7 +333,7 @@ class MtaSession(SMTP):
         if self.verbose:
             await self.services.queue.deliver_now(envelope.queue_id, self._verbose_line)
         else:
-            self.services.queue.submit(envelope.queue_id)
+            self.services.queue.submit(envelope.queue_id, (envelope, message))
 
     async def _verbose_line(self, text: str) -> None:
         # sendmail sends its VERB transcript as 050 replies, which clients show and skip.

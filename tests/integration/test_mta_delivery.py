@@ -239,3 +239,20 @@ def test_mail_log_reaches_syslog_over_udp(tmp_path):
     assert all(datagram.startswith("<22>") for datagram in datagrams)
     assert re.search(r" sm-mta\[\d+\]: \w{14}: from=<a@b\.test>, size=", datagrams[0])
     assert re.search(r" sm-mta\[\d+\]: \w{14}: to=<john@alcyone\.test>, delay=", datagrams[1])
+
+
+def test_delivery_reads_spool_when_memory_full(mta, monkeypatch):
+    # With no room in memory, the first attempt must read the message back
+    # from the spool and deliver the same bytes.
+    from labenv.mta import queue
+
+    body = b"Subject: from memory\r\n\r\nline one\r\nFrom two\r\n"
+    _send(mta.port, "a@b.test", ["john@alcyone.test"], body)
+    monkeypatch.setattr(queue, "MEMORY_QUEUE_BYTES", 0)
+    _send(mta.port, "a@b.test", ["john@alcyone.test"], body.replace(b"from memory", b"from spool"))
+    messages = {message["Subject"]: message for message in mta.messages("john")}
+    assert sorted(messages) == ["from memory", "from spool"]
+    for message in messages.values():
+        assert message.get_payload() == "line one\n>From two\n"
+        assert message["Return-Path"] == "<a@b.test>"
+    assert list(mta.server.services.spool.directory.iterdir()) == []
