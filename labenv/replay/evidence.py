@@ -18,7 +18,7 @@ from labenv.replay.record import RunRecord
 from labenv.trace import LabEvidence, trace_message
 from labenv.trace_analysis import STATUS_TEXT
 from labenv.trace_received import parse_received
-from labenv.trace_report import TraceReport
+from labenv.trace_report import TraceReport, write_verdict
 
 # The capture that names the queue id of the message the report examines.
 MESSAGE_CAPTURE = "final_qid"
@@ -192,6 +192,8 @@ def gather(record: RunRecord) -> Evidence:
     # No resolver: the report is written from the record alone, so SPF, DKIM
     # and DMARC are not recomputed; the results the receiver recorded are shown.
     evidence.trace = trace_message(text.encode("utf-8", "replace"), source="replay", evidence=trace_evidence(record))
+    evidence.trace.auth_note = "the report is written from the run record, without DNS lookups"
+    evidence.trace.verdict = write_verdict(evidence.trace)
     evidence.hops = annotate_hops(message, record)
     for hop, traced in zip(evidence.hops, evidence.trace.hops):
         hop.trust = STATUS_TEXT.get(traced.status, traced.status)

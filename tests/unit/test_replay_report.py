@@ -102,6 +102,7 @@ def test_report_markdown(written):
     assert "relay=regulus.campus.test [10.77.0.10] on alcyone" in markdown
     assert "| wB4KA0xY000042 | observed by the receiving host |" in markdown
     assert "| HELO and reverse DNS | foobar.yech.test | regulus.campus.test | no |" in markdown
+    assert "not recomputed (the report is written from the run record, without DNS lookups)" in markdown
 
 
 def test_report_failure_listed(written):
