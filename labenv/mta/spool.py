@@ -7,8 +7,9 @@ directory, so a crash leaves either the whole file or only a ``.tmp`` that
 recovery deletes. ``<qid>.done`` lists, one per line, the index of each
 recipient whose delivery finished (sent or bounced), fsynced after each line.
 
-Directory fsyncs are shared: every request that arrives while one is running
-is served by the next one, so concurrent sessions pay for one fsync together.
+Concurrent sessions share the directory fsyncs: new message files are
+written in batches that end with one directory fsync, and the other requests
+for a directory fsync that arrive while one runs are served by the next one.
 """
 
 from __future__ import annotations
@@ -21,18 +22,14 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labenv.errors import LabenvError
 from labenv.mta.queueid import QueueIdGenerator
+from labenv.mta.spoolsync import DirectorySync, SpoolError, StoreBatcher
 
 log = logging.getLogger(__name__)
 
 MESSAGE_SUFFIX = ".msg"
 TEMP_SUFFIX = ".tmp"
 DONE_SUFFIX = ".done"
-
-
-class SpoolError(LabenvError):
-    """The spool directory could not be read or written."""
 
 
 @dataclass
@@ -83,70 +80,6 @@ class Envelope:
         return cls(**data)
 
 
-class DirectorySync:
-    """Coalesces fsyncs of one directory across concurrent callers."""
-
-    def __init__(self, directory: Path, executor: Executor | None) -> None:
-        self._directory = directory
-        self._executor = executor
-        self._next: asyncio.Future[None] | None = None
-        self._running = False
-        self._task: asyncio.Task[None] | None = None
-
-    async def sync(self) -> None:
-        """Return once an fsync of the directory that started after this call has finished."""
-        loop = asyncio.get_running_loop()
-        if self._next is None:
-            self._next = loop.create_future()
-        waiter = self._next
-        if not self._running:
-            self._running = True
-            self._task = loop.create_task(self._run())
-        await waiter
-
-    async def drain(self) -> None:
-        """Wait for the fsync in progress, if any, so that the event loop can close cleanly."""
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._next is not None:
-                batch, self._next = self._next, None
-                try:
-                    await loop.run_in_executor(self._executor, fsync_directory, self._directory)
-                except OSError as exc:
-                    batch.set_exception(SpoolError(f"fsync of spool directory {self._directory} failed: {exc}"))
-                else:
-                    batch.set_result(None)
-        finally:
-            self._running = False
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make renames and unlinks in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: Path, chunks: list[bytes], final: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        for chunk in chunks:
-            view = memoryview(chunk)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(path, final)
-
-
 class Spool:
     """The spool directory of one MTA."""
 
@@ -160,6 +93,7 @@ class Spool:
         self._reserved: set[str] = set()
         self._queued: set[str] = set()
         self._dir_sync = DirectorySync(directory, executor)
+        self._batcher = StoreBatcher(directory, executor)
 
     def prepare(self) -> list[str]:
         """Create the directory if needed, delete half-written files and return the queued ids, oldest first."""
@@ -202,17 +136,20 @@ class Spool:
         qid = envelope.queue_id
         temp = self.directory / (qid + TEMP_SUFFIX)
         final = self.directory / (qid + MESSAGE_SUFFIX)
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, _write_file, temp, [envelope.to_json(), message], final)
+            await self._batcher.write(temp, [envelope.to_json(), message], final)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
             raise SpoolError(f"cannot write {temp}: {exc.strerror}") from exc
+        except SpoolError:
+            # Only the directory fsync failed. The file has its final name, so
+            # its id stays taken and a restart finds and delivers it.
+            self._queued.add(qid)
+            raise
         self._queued.add(qid)
-        await self._dir_sync.sync()
 
     async def close(self) -> None:
-        """Wait for directory fsyncs still in progress."""
+        """Wait for spool writes and directory fsyncs still in progress."""
+        await self._batcher.drain()
         await self._dir_sync.drain()
 
     async def load_async(self, qid: str) -> tuple[Envelope, bytes, set[int]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 
-from labenv.mta.spool import Envelope, Recipient, Spool
+from labenv.mta import spoolsync
+from labenv.mta.spool import Envelope, Recipient, Spool, SpoolError
 
 
 def _envelope(qid: str, recipients: int = 2) -> Envelope:
@@ -90,3 +91,40 @@ def test_concurrent_stores_share_fsyncs(tmp_path):
     assert sorted(path.stem for path in tmp_path.iterdir()) == sorted(qids)
     for qid in qids:
         assert spool.load(qid)[1] == qid.encode()
+
+
+def test_write_batch_failure_isolated(tmp_path):
+    # The second file's temporary name is taken, so only its write fails.
+    (tmp_path / "b.tmp").write_bytes(b"left over")
+    files = [(tmp_path / f"{name}.tmp", [b"head\n", name.encode()], tmp_path / f"{name}.msg") for name in "abc"]
+    errors = spoolsync.write_batch(tmp_path, files)
+    assert errors[0] is None
+    assert isinstance(errors[1], FileExistsError)
+    assert errors[2] is None
+    assert (tmp_path / "a.msg").read_bytes() == b"head\na"
+    assert (tmp_path / "c.msg").read_bytes() == b"head\nc"
+    assert not (tmp_path / "b.msg").exists()
+
+
+def test_store_failure_spares_batch(tmp_path, monkeypatch):
+    # With one batch at a time, the first store runs alone and the other
+    # five share the next batch, where the fourth cannot be written.
+    monkeypatch.setattr(spoolsync, "STORE_BATCHES", 1)
+    spool = Spool(tmp_path)
+    spool.prepare()
+    qids = [spool.new_queue_id() for _ in range(6)]
+    (tmp_path / f"{qids[3]}.tmp").mkdir()
+
+    async def run() -> list[object]:
+        results = await asyncio.gather(
+            *(spool.store(_envelope(qid, 1), qid.encode()) for qid in qids), return_exceptions=True
+        )
+        await spool.close()
+        return results
+
+    results = asyncio.run(run())
+    assert isinstance(results[3], SpoolError)
+    assert f"{qids[3]}.tmp" in str(results[3])
+    assert [result for index, result in enumerate(results) if index != 3] == [None] * 5
+    stored = sorted(path.stem for path in tmp_path.glob("*.msg"))
+    assert stored == sorted(qid for index, qid in enumerate(qids) if index != 3)
