@@ -90,19 +90,23 @@ def up(
     offline: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
+    images: Mapping[str, str] | None = None,
 ) -> None:
     """Build missing images, create and start every host of ``lab``, and wait until all are ready.
 
-    Running it again is harmless: hosts that run with the same image and
-    files are kept, stopped ones are started, stale ones are recreated.
+    ``images`` (role to image reference) skips the image check, for callers
+    that have just run ensure_images. Running `up` again is harmless: hosts
+    that run with the same image and files are kept, stopped ones are
+    started, stale ones are recreated.
     """
     say = progress or (lambda message: None)
 
     # Phase 1: images and secrets. Both are cached, so a warm `up` spends
-    # almost nothing here.
-    say("checking images")
-    images = ensure_images(client, offline=offline, progress=progress)
-    tag_latest(client, images)
+    # little time here unless the project's code changed since the last build.
+    if images is None:
+        say("checking images")
+        images = ensure_images(client, offline=offline, progress=progress)
+        tag_latest(client, images)
     secrets = load_or_create_secrets(state_dir_for(lab.name), lab)
 
     # Phase 2: the network, then one container per host with its files.
