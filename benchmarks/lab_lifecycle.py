@@ -5,7 +5,7 @@ Usage: .venv/bin/python benchmarks/lab_lifecycle.py [--labs N] [--cold]
 --cold removes every labenv image and the build cache first, so the build
 time printed is a build from nothing. Without it the build step is the
 warm check that finds nothing to do. The labs are named bench-1 .. bench-N and are removed
-at the end, whatever happens.
+at the end, also when a step fails.
 """
 
 from __future__ import annotations

@@ -61,15 +61,13 @@ def up(lab_name: str, lab_file: Path | None, subnet: str | None, auth: str | Non
     click.echo(f"starting lab {lab.name} on {lab.subnet}", err=True)
     lifecycle.up(client, lab, source, offline=offline, timeout=timeout, progress=_echo_progress)
 
-    status = lab_status(client, lab.name, probe=False)
-    _print_hosts(status)
+    _print_hosts(lab_status(client, lab.name))
     relay = lab.host_with_role("relay").name
-    final = lab.host_with_role("final").name
     user = lab.users[0].name if lab.users else "root"
     name_flag = "" if lab.name == DEFAULT_LAB_NAME else f" --name {lab.name}"
     click.echo(f"\nlog in:     labenv ssh {relay} --user {user}{name_flag}")
     click.echo(f"read mail:  labenv mail {user}{name_flag}")
-    click.echo(f"logs:       labenv logs{name_flag} --grep {final}")
+    click.echo(f"mail log:   labenv logs{name_flag} --file mail")
     click.echo(f"stop:       labenv down{name_flag}")
 
 
