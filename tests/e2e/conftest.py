@@ -16,7 +16,9 @@ from labenv.lab.model import Lab
 from labenv.runtime import lifecycle
 from labenv.runtime.engine import connect
 
-E2E_LAB = "e2e"
+# LABENV_TEST_PREFIX keeps two test runs on one Docker engine apart.
+PREFIX = os.environ.get("LABENV_TEST_PREFIX", "")
+E2E_LAB = f"{PREFIX}e2e"
 # A cold start builds every image, which takes minutes; a warm one takes seconds.
 READY_TIMEOUT = 300.0
 

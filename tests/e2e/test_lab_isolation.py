@@ -6,12 +6,12 @@ import pytest
 
 from labenv.runtime import lifecycle
 from labenv.runtime.names import LABEL_LAB
-from tests.e2e.conftest import running_lab
+from tests.e2e.conftest import PREFIX, running_lab
 from tests.e2e.lab_helpers import mailbox_messages, run, wait_for_message
 
 pytestmark = pytest.mark.docker
 
-SECOND_LAB = "e2e-two"
+SECOND_LAB = f"{PREFIX}e2e-two"
 SUBJECT = "Only in the second lab"
 
 

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from labenv.cli import cli
+from tests.e2e.conftest import PREFIX
 
-LAB_NAME = "replay-e2e"
+LAB_NAME = f"{PREFIX}replay-e2e"
 
 pytestmark = pytest.mark.docker
 
