@@ -25,6 +25,16 @@ MODES = ("observe", "enforce")
 VERDICT_CACHE_SIZE = 256
 
 
+def check_mode(mode: Any) -> str:
+    """Return ``mode`` if it is a known auth policy, else raise ConfigError."""
+    if mode not in MODES:
+        raise ConfigError(
+            f"invalid auth policy {mode!r}: expected one of {', '.join(MODES)}; "
+            "set [auth] policy in the MTA configuration"
+        )
+    return mode
+
+
 class LabAuthHooks(AuthHooks):
     """Signs outgoing mail when a DKIM key is given, and checks incoming mail when a resolver is given.
 
@@ -45,10 +55,9 @@ class LabAuthHooks(AuthHooks):
         dns_timeout: float = 5.0,
         note: Callable[[str, str], None] | None = None,
     ):
-        if mode not in MODES:
-            raise ConfigError(f"invalid auth policy {mode!r}: expected one of {', '.join(MODES)}")
         self.authserv_id = authserv_id
-        self.mode = mode
+        # The one switch between observe and enforce; the MTA sets it again on SIGHUP.
+        self.mode = check_mode(mode)
         self.resolver = make_resolver(resolver_address, timeout=dns_timeout) if resolver_address else None
         self.dkim_domain = dkim_domain
         self.dkim_selector = dkim_selector

@@ -11,6 +11,8 @@ import click
 
 from labenv.mta.config import load_config
 
+log = logging.getLogger(__name__)
+
 
 @click.group()
 def mta() -> None:
@@ -32,7 +34,7 @@ def mta() -> None:
 @click.option("--relay-network", "relay_networks", multiple=True, help="CIDR of clients allowed to relay (repeatable).")
 @click.pass_context
 def serve(ctx: click.Context, config_path: Path | None, domains: tuple[str, ...], users: tuple[str, ...], relay_networks: tuple[str, ...], **options: str | None) -> None:
-    """Run the MTA in the foreground until SIGTERM or Ctrl-C."""
+    """Run the MTA in the foreground until SIGTERM or Ctrl-C; SIGHUP re-reads the [auth] policy of --config."""
     overrides: dict[str, object] = dict(options)
     overrides["mail_dir"] = overrides.pop("mail_dir", None)
     if domains:
@@ -46,18 +48,52 @@ def serve(ctx: click.Context, config_path: Path | None, domains: tuple[str, ...]
         # aiosmtpd logs every command line at INFO on "mail.log"; the MTA's
         # own mail log already has one line per message.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
-    asyncio.run(_serve(config))
+    asyncio.run(_serve(config, config_path))
 
 
-async def _serve(config) -> None:
+async def _serve(config, config_path: Path | None = None) -> None:
     from labenv.mta.server import MtaServer
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    server = MtaServer(config, hooks=_auth_hooks(config, lambda: server))
+    hooks = _auth_hooks(config, lambda: server)
+    server = MtaServer(config, hooks=hooks)
+    if config_path is not None:
+        # SIGHUP re-reads only the [auth] policy; the other settings need a restart.
+        loop.add_signal_handler(signal.SIGHUP, _reload_auth_policy, config_path, hooks, lambda: server)
     await server.serve(stop)
+
+
+def _reload_auth_policy(config_path: Path, hooks, get_server) -> None:
+    """Apply the [auth] policy of the file at ``config_path`` to ``hooks``; keep the old one if the file is bad."""
+    from labenv.auth.mta_hooks import check_mode
+    from labenv.errors import LabenvError
+    from labenv.mta.events import LOG_ERR, LOG_INFO
+
+    server = get_server()
+    maillog = server.services.maillog if server is not None and server.services is not None else None
+
+    def report(severity: int, text: str) -> None:
+        # MailLog.emit also logs through Python logging, so log directly only without it.
+        if maillog is not None:
+            maillog.emit(severity, text)
+        elif severity <= LOG_ERR:
+            log.error("%s", text)
+        else:
+            log.info("%s", text)
+
+    try:
+        policy = check_mode(load_config(config_path, {}).auth.get("policy", "observe"))
+    except LabenvError as exc:
+        report(LOG_ERR, f"auth policy reload failed, keeping {hooks.mode}: {exc}")
+        return
+    if policy == hooks.mode:
+        report(LOG_INFO, f"auth policy unchanged: {policy}")
+        return
+    previous, hooks.mode = hooks.mode, policy
+    report(LOG_INFO, f"auth policy changed from {previous} to {policy}")
 
 
 def _auth_hooks(config, get_server):
