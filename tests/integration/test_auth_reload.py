@@ -8,10 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from labenv.errors import ConfigError
+from labenv.runtime.policy import rewrite_policy
 from tests.support.dns_server import DnsServer
 
 FORGED = (
@@ -155,3 +158,28 @@ def test_reload_unchanged(mta):
     mta.send_forged()
 
     assert mta.process.poll() is None
+
+
+RENDERED = 'role = "final"\nhostname = "alcyone.campus.test"\n\n[auth]\npolicy = "observe"\n\n[dkim]\ndomain = "campus.test"\n'
+
+
+def test_rewrite_policy_in_table():
+    rewritten = rewrite_policy(RENDERED, "enforce")
+    assert rewritten == RENDERED.replace('policy = "observe"', 'policy = "enforce"')
+
+
+def test_rewrite_policy_adds_key():
+    text = RENDERED.replace('policy = "observe"\n', "")
+    rewritten = rewrite_policy(text, "enforce")
+    assert tomllib.loads(rewritten)["auth"] == {"policy": "enforce"}
+    assert tomllib.loads(rewritten)["dkim"] == {"domain": "campus.test"}
+
+
+def test_rewrite_policy_adds_table():
+    rewritten = rewrite_policy('role = "final"', "enforce")
+    assert rewritten == 'role = "final"\n\n[auth]\npolicy = "enforce"\n'
+
+
+def test_rewrite_policy_invalid():
+    with pytest.raises(ConfigError, match="invalid auth policy 'strict'"):
+        rewrite_policy(RENDERED, "strict")
