@@ -27,6 +27,7 @@ from labenv.lab.secrets import DkimKey, LabSecrets, SshKeyPair, load_or_create_s
 from labenv.runtime.containers import DOCKER_MANAGED
 from labenv.runtime.names import LABEL_DOMAIN, LABEL_FQDN, LABEL_ROLE, container_name, lab_labels, network_name
 from labenv.runtime.readiness import probes_for
+from labenv.runtime.volumes import host_volumes
 
 COMPOSE_FILE = "docker-compose.yml"
 PUBLIC_KEYS_FILE = "public-keys.json"
@@ -146,6 +147,7 @@ def compose_yaml(lab: Lab) -> str:
             *(f"      {key}: {q(value)}" for key, value in sorted(labels.items())),
             "    volumes:",
             f"      - {q(f'./{lab.name}/{host.name}:{MOUNT_POINT}:ro')}",
+            *(f"      - {q(f'{name}:{path}')}" for name, path in host_volumes(lab.name, host).items()),
             "    networks:",
             "      lab:",
             f"        ipv4_address: {q(str(host.address))}",
@@ -156,6 +158,7 @@ def compose_yaml(lab: Lab) -> str:
             "      timeout: 5s",
             "      retries: 24",
         ]
+    lines += _volumes_yaml(lab)
     lines += [
         "networks:",
         "  lab:",
@@ -171,6 +174,21 @@ def compose_yaml(lab: Lab) -> str:
         f"          gateway: {q(str(lab.gateway))}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _volumes_yaml(lab: Lab) -> list[str]:
+    """Return the top-level volumes section: the named volumes that keep mail, spool and logs across recreation."""
+    q = json.dumps
+    lines = ["volumes:"]
+    for host in lab.hosts:
+        for name in host_volumes(lab.name, host):
+            lines += [
+                f"  {name}:",
+                f"    name: {q(name)}",
+                "    labels:",
+                *(f"      {key}: {q(value)}" for key, value in sorted(lab_labels(lab.name, host.name).items())),
+            ]
+    return lines
 
 
 def load_or_create_public_keys(folder: Path, lab: Lab) -> dict:

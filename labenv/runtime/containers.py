@@ -25,6 +25,7 @@ from labenv.runtime.names import (
     lab_labels,
     network_name,
 )
+from labenv.runtime.volumes import ensure_volumes
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,11 @@ def find_container(client: docker.DockerClient, lab_name: str, host_name: str) -
     return None
 
 
-def config_hash(image_id: str, files: Mapping[str, FileLike]) -> str:
-    """Return a digest of the image and the rendered files, so `up` can tell a stale container."""
+def config_hash(image_id: str, files: Mapping[str, FileLike], volumes: Mapping[str, str] | None = None) -> str:
+    """Return a digest of the image, the rendered files and the volume mounts, so `up` can tell a stale container."""
     digest = hashlib.sha256(image_id.encode())
+    for name in sorted(volumes or {}):
+        digest.update(f"volume\0{name}\0{volumes[name]}\0".encode())
     for path in sorted(files):
         spec = files[path]
         digest.update(f"{path}\0{spec.mode:o}\0{spec.owner}\0".encode())
@@ -76,12 +79,13 @@ def create_host_container(
     files: Mapping[str, FileLike],
     extra_labels: Mapping[str, str],
 ) -> Container:
-    """Create the container of ``host`` with its fixed address and copy the rendered files in.
+    """Create the container of ``host`` with its fixed address and volumes, and copy the rendered files in.
 
     The container is not started: the files must be in place before the
     entry point runs.
     """
     api = client.api
+    binds = ensure_volumes(client, lab.name, host)
     dns_server = str(lab.host_with_role("dns").address)
     labels = {
         **lab_labels(lab.name, host.name),
@@ -95,6 +99,7 @@ def create_host_container(
         dns_search=[lab.domain],
         restart_policy=RESTART_POLICY,
         init=True,
+        binds=binds,
     )
     endpoint = api.create_endpoint_config(ipv4_address=str(host.address), aliases=[host.name, host.fqdn])
     networking = api.create_networking_config({network_name(lab.name): endpoint})
@@ -106,6 +111,7 @@ def create_host_container(
             hostname=host.fqdn,
             environment={"TZ": lab.timezone},
             labels=labels,
+            volumes=[bind["bind"] for bind in binds.values()],
             host_config=host_config,
             networking_config=networking,
         )
@@ -145,7 +151,10 @@ def start_host_container(container: Container, files: Mapping[str, FileLike]) ->
 
 
 def remove_container(container: Container) -> None:
-    """Stop and remove a container with its anonymous volumes; a container already gone is fine."""
+    """Stop and remove a container with its anonymous volumes; a container already gone is fine.
+
+    Named volumes stay, so a recreated host keeps its mail, spool and logs.
+    """
     try:
         container.remove(force=True, v=True)
     except docker.errors.NotFound:

@@ -32,6 +32,7 @@ from labenv.runtime.images import ensure_images
 from labenv.runtime.names import LABEL_LAB_FILE, LABEL_OVERRIDES, lab_filter
 from labenv.runtime.network import ensure_network, find_network, foreign_subnets
 from labenv.runtime.readiness import wait_ready
+from labenv.runtime.volumes import host_volumes
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def _ensure_container(
     """Return the host's running container and what was done: "created", "recreated", "started" or "kept"."""
     with docker_errors(f"inspecting image {image}"):
         image_id = client.images.get(image).id
-    expected_hash = config_hash(image_id, files)
+    expected_hash = config_hash(image_id, files, host_volumes(lab.name, host))
     container = find_container(client, lab.name, host.name)
     action = "kept"
     if container is not None and container.labels.get(LABEL_CONFIG_HASH) != expected_hash:

@@ -15,6 +15,7 @@ from labenv.runtime import lifecycle
 from labenv.runtime.engine import connect
 from labenv.runtime.lifecycle import LabSource, start_hosts
 from labenv.runtime.names import LABEL_HOST, LABEL_LAB, LABEL_VERSION
+from labenv.runtime.volumes import host_volumes
 from tests.e2e.runtime_fixtures import build_idle_image, idle_files, idle_lab
 
 pytestmark = pytest.mark.docker
@@ -128,8 +129,11 @@ def test_down_removes_only_its_lab(client, first_lab, image):
         for host in second.hosts:
             assert host.address not in first_network
 
+        volumes = [name for host in second.hosts for name in host_volumes(SECOND, host)]
+        assert volumes, "the idle lab has no host with volumes"
         removed = lifecycle.down(client, SECOND)
-        assert sorted(removed) == sorted([c.name for c in containers.values()] + [f"labenv-{SECOND}"])
+        assert sorted(removed) == sorted([c.name for c in containers.values()] + [f"labenv-{SECOND}", *volumes])
+        assert client.volumes.list(filters={"label": [f"{LABEL_LAB}={SECOND}"]}) == []
         assert client.containers.list(all=True, filters={"label": [f"{LABEL_LAB}={SECOND}"]}) == []
         assert client.networks.list(filters={"label": [f"{LABEL_LAB}={SECOND}"]}) == []
         remaining = client.containers.list(all=True, filters={"label": [f"{LABEL_LAB}={FIRST}"]})
