@@ -70,9 +70,9 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
 def _register_commands() -> None:
     # Imported here so that each area's module can import this package's
     # group without a cycle.
-    from labenv.cli import lab_commands, mta_commands, replay_commands, trace_commands
+    from labenv.cli import lab_commands, mta_commands, policy_commands, replay_commands, trace_commands
 
-    for module in (lab_commands, mta_commands, replay_commands, trace_commands):
+    for module in (lab_commands, mta_commands, policy_commands, replay_commands, trace_commands):
         for command in module.COMMANDS:
             cli.add_command(command)
 
