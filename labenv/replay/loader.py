@@ -7,12 +7,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from labenv.auth.mta_hooks import MODES
 from labenv.errors import ScenarioError
 from labenv.replay import template
 from labenv.replay.scenario import (
     EXPECTATION_KINDS,
+    LAB_ACTIONS,
     DialogAction,
     Expectation,
+    LabAction,
     Location,
     Relation,
     Scenario,
@@ -25,6 +28,9 @@ from labenv.replay.tomllines import TomlLines
 TOP_KEYS = {"title", "question", "vars", "session", "relation"}
 SESSION_KEYS = {"key", "title", "step"}
 STEP_KEYS = {"host", "user", "command", "name", "dialog", "expect", "timeout", "retry", "access"}
+ACTION_KEYS = {"action", "value", "name"}
+# The values each lab-level action accepts.
+ACTION_VALUES = {"auth-policy": MODES}
 ACCESS_METHODS = ("ssh", "exec")
 DIALOG_KEYS = {"expect", "send", "timeout"}
 EXPECT_KEYS = set(EXPECTATION_KINDS) | {"name", "code", "index", "value", "absent", "message_with", "fields"}
@@ -180,9 +186,11 @@ def _read_session(reader: _Reader, raw: Any, path: TomlPath) -> Session:
     )
 
 
-def _read_step(reader: _Reader, raw: Any, path: TomlPath) -> Step:
+def _read_step(reader: _Reader, raw: Any, path: TomlPath) -> Step | LabAction:
     if not isinstance(raw, dict):
         raise reader.fail(path, "invalid step: expected a table [[session.step]]")
+    if "action" in raw:
+        return _read_lab_action(reader, raw, path)
     reader.check_keys(raw, STEP_KEYS, path)
     command = reader.get(raw, "command", str, path, required=True)
     reader.check_template(command, path + ("command",), regex=False)
@@ -218,6 +226,24 @@ def _read_step(reader: _Reader, raw: Any, path: TomlPath) -> Step:
         retry=float(retry),
         name=reader.get(raw, "name", str, path, default=""),
         access=access,
+    )
+
+
+def _read_lab_action(reader: _Reader, raw: dict[str, Any], path: TomlPath) -> LabAction:
+    # A lab-level step runs no command, so the host-step keys are errors here.
+    reader.check_keys(raw, ACTION_KEYS, path)
+    action = reader.get(raw, "action", str, path, required=True)
+    if action not in LAB_ACTIONS:
+        raise reader.fail(path + ("action",), f"unknown action {action!r}; expected one of: {', '.join(LAB_ACTIONS)}")
+    value = reader.get(raw, "value", str, path, required=True)
+    allowed = ACTION_VALUES[action]
+    if value not in allowed:
+        raise reader.fail(path + ("value",), f"invalid {action} value {value!r}; expected one of: {', '.join(allowed)}")
+    return LabAction(
+        action=action,
+        value=value,
+        location=reader.where(path + ("action",)),
+        name=reader.get(raw, "name", str, path, default=""),
     )
 
 

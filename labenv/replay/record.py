@@ -38,6 +38,10 @@ class StepRecord:
     checks: list[CheckResult] = field(default_factory=list)
     # A dialog wait that timed out or a connection that failed; the step stopped there.
     error: str | None = None
+    # The lab-level action (such as "auth-policy") when the step ran no command on a host.
+    action: str | None = None
+    # The auth policy an earlier step of the replay set, in force while this step ran; None if none was set.
+    policy: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -80,6 +80,7 @@ def report_blocks(record: RunRecord) -> list[Block]:
     blocks += _header_blocks(evidence)
     blocks += _log_blocks(evidence)
     blocks += _question_blocks(record, evidence)
+    blocks += _defence_blocks(record)
     return blocks
 
 
@@ -173,4 +174,24 @@ def _question_blocks(record: RunRecord, evidence: Evidence) -> list[Block]:
         ))
         blocks += [Paragraph(paragraph) for paragraph in evidence.trace.verdict]
     blocks.append(Paragraph(CONCLUSION))
+    return blocks
+
+
+def _defence_blocks(record: RunRecord) -> list[Block]:
+    """Show the transcripts of the steps run while the replay had alcyone enforcing DMARC."""
+    enforced = [step for session in record.sessions for step in session.steps
+                if step.policy == "enforce" and step.action is None]
+    if not enforced:
+        return []
+    blocks: list[Block] = [
+        Heading(3, "With the defences on"),
+        Paragraph("The same forgery after the receiving host switched its auth policy to enforce: SPF and "
+                  "DMARC fail as before, and the DMARC policy of the forged domain now turns the end of DATA "
+                  "into a rejection, so nothing reaches the mailbox."),
+    ]
+    for step in enforced:
+        blocks.append(Preformatted(f"{_prompt(step)}\n{step.transcript}"))
+        if not step.ok:
+            blocks.append(Items([_check_line(check) for check in step.checks if not check.ok]
+                                + ([f"FAIL: the step stopped: {step.error}"] if step.error else [])))
     return blocks

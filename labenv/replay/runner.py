@@ -14,8 +14,9 @@ from labenv.replay import template
 from labenv.replay.checks import check_expectation, check_relation
 from labenv.replay.context import host_facts, lab_context
 from labenv.replay.expect import Expect, ExpectTimeout
+from labenv.replay.labactions import PolicySetter, PolicySwitch, lab_policy_setter
 from labenv.replay.record import RunRecord, SessionRecord, StepRecord
-from labenv.replay.scenario import Scenario, Step
+from labenv.replay.scenario import LabAction, Scenario, Step
 from labenv.replay.terminals import Terminal, TerminalOpener
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,16 @@ def replay(
     lab: Lab,
     open_terminal: TerminalOpener,
     on_step: Callable[[str, StepRecord], None] | None = None,
+    set_policy: PolicySetter | None = None,
 ) -> RunRecord:
     """Run every session of ``scenario`` on ``lab`` and return the record.
 
     A failed check does not stop the replay, so the record shows every
     difference at once. A later check that needs a capture the failed one
     would have made fails with a message naming that capture. ``on_step``
-    is called after each step.
+    is called after each step. ``set_policy`` runs auth-policy steps (by
+    default on the running lab); the policy found before the first one is
+    set again at the end, even when a step failed or the replay was stopped.
     """
     started = time.monotonic()
     context = lab_context(lab, scenario)
@@ -51,15 +55,23 @@ def replay(
         hosts=host_facts(lab),
         variables=dict(context["vars"]),
     )
-    for session in scenario.sessions:
-        session_record = SessionRecord(session.key, session.title)
-        record.sessions.append(session_record)
-        log.info("session %s: %s", session.key, session.title)
-        for step in session.steps:
-            step_record = run_step(step, context, open_terminal)
-            session_record.steps.append(step_record)
-            if on_step:
-                on_step(session.key, step_record)
+    policy = PolicySwitch(lab.host_with_role("final").name, set_policy or lab_policy_setter(lab))
+    try:
+        for session in scenario.sessions:
+            session_record = SessionRecord(session.key, session.title)
+            record.sessions.append(session_record)
+            log.info("session %s: %s", session.key, session.title)
+            for step in session.steps:
+                if isinstance(step, LabAction):
+                    step_record = policy.run(step)
+                else:
+                    step_record = run_step(step, context, open_terminal)
+                    step_record.policy = policy.current
+                session_record.steps.append(step_record)
+                if on_step:
+                    on_step(session.key, step_record)
+    finally:
+        policy.restore()
 
     record.captures = dict(context["captured"])
     record.relations = [check_relation(relation, record.captures) for relation in scenario.relations]

@@ -77,13 +77,29 @@ class Step:
     access: Literal["ssh", "exec"] = "ssh"
 
 
+# Lab-level actions a step may take instead of running a command on a host.
+#   auth-policy: set the [auth] policy of the receiving MTA ("observe" or "enforce")
+LabActionKind = Literal["auth-policy"]
+LAB_ACTIONS: tuple[LabActionKind, ...] = ("auth-policy",)
+
+
+@dataclass(frozen=True)
+class LabAction:
+    """A step that changes the running lab itself, such as the receiving MTA's auth policy."""
+
+    action: LabActionKind
+    value: str
+    location: Location
+    name: str = ""
+
+
 @dataclass(frozen=True)
 class Session:
     """A numbered session of the handout: several steps on one or more hosts."""
 
     key: str
     title: str
-    steps: tuple[Step, ...]
+    steps: tuple[Step | LabAction, ...]
     location: Location
 
 

@@ -17,5 +17,5 @@ def test_cli_scenario_error_names_line(tmp_path):
 
 def test_cli_default_scenario_loads():
     scenario = load_scenario(default_scenario())
-    assert [session.key for session in scenario.sessions] == ["mail-v", "telnet", "read", "logs"]
+    assert [session.key for session in scenario.sessions] == ["mail-v", "telnet", "read", "logs", "enforce"]
     assert scenario.relations[0].same == ("final_qid", "received_qid", "alcyone_log_qid", "loghost_log_qid")

@@ -6,6 +6,7 @@ import pytest
 
 from labenv.errors import ScenarioError
 from labenv.replay.loader import load_scenario, parse_scenario
+from labenv.replay.scenario import LabAction
 from labenv.replay.tomllines import TomlLines
 
 GOOD = '''\
@@ -193,3 +194,51 @@ def test_tomllines_item_after_brace_in_string():
     assert lines.line_of(("k", 1)) == 3
     assert lines.line_of(("k", 2)) == 4
     assert lines.line_of(("k", 1, "s")) == 3
+
+
+ACTION_STEP = '''
+[[session.step]]
+name = "enforce"
+action = "auth-policy"
+value = "enforce"
+'''
+
+
+def test_loader_reads_lab_action():
+    scenario = parse_scenario(GOOD + ACTION_STEP, "demo.toml")
+    action = scenario.sessions[-1].steps[-1]
+    assert isinstance(action, LabAction)
+    assert action.action == "auth-policy"
+    assert action.value == "enforce"
+    assert action.name == "enforce"
+    assert action.location.line == lines_of(GOOD + ACTION_STEP, 'action = "auth-policy"')
+
+
+def test_loader_unknown_action():
+    text = GOOD + ACTION_STEP.replace('"auth-policy"', '"reboot"')
+    message = load_error(text)
+    assert f"demo.toml:{lines_of(text, 'action =')}" in message
+    assert "unknown action 'reboot'; expected one of: auth-policy" in message
+
+
+def test_loader_invalid_action_value():
+    text = GOOD + ACTION_STEP.replace('value = "enforce"', 'value = "strict"')
+    message = load_error(text)
+    line = lines_of(text, "strict")
+    assert f"demo.toml:{line}" in message
+    assert "invalid auth-policy value 'strict'; expected one of: observe, enforce" in message
+
+
+def test_loader_action_with_host_key():
+    text = GOOD + ACTION_STEP + 'host = "alcyone"\n'
+    message = load_error(text)
+    assert f"demo.toml:{len(text.splitlines())}" in message
+    assert "unknown field 'host'" in message
+
+
+def test_loader_handout_fifth_session():
+    scenario = load_scenario(Path(__file__).parents[2] / "scenarios" / "handout.toml")
+    enforce = scenario.sessions[4]
+    assert enforce.key == "enforce"
+    assert [step.value for step in enforce.steps if isinstance(step, LabAction)] == ["enforce", "observe"]
+    assert "telnet" in enforce.steps[1].command

@@ -133,3 +133,25 @@ def test_report_run_json_roundtrip(written):
 def test_report_default_dir():
     moment = datetime(2026, 12, 4, 20, 10, 5, tzinfo=timezone.utc)
     assert default_report_dir(Path("reports"), "replay", moment) == Path("reports/replay-20261204T201005Z")
+
+
+def test_report_defences_on(written):
+    record = recorded_run()
+    switch = StepRecord("alcyone", "root", "labenv policy enforce",
+                        "alcyone labenv-mta[8]: auth policy changed from observe to enforce\n", 0, 0.5,
+                        action="auth-policy", policy="enforce")
+    rejected = StepRecord("regulus", "john", "telnet alcyone.campus.test 25",
+                          "DATA\n354 go ahead\n.\n550 5.7.1 Rejected by DMARC policy for toontown.test\n", 0, 0.3,
+                          policy="enforce")
+    record.sessions.append(SessionRecord("enforce", "Enforce", [switch, rejected]))
+    markdown, _, _ = written(record)
+    closing = markdown.split("### With the defences on", 1)
+    assert len(closing) == 2
+    assert "john@regulus: telnet alcyone.campus.test 25" in closing[1]
+    assert "550 5.7.1 Rejected by DMARC policy for toontown.test" in closing[1]
+    assert "labenv policy enforce" not in closing[1]
+
+
+def test_report_defences_absent(written):
+    markdown, _, _ = written(recorded_run())
+    assert "With the defences on" not in markdown

@@ -5,6 +5,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from labenv.lab.model import ForeignDomain, Host, Lab, User
+from labenv.runtime.policy import PolicyError
 from labenv.replay import runner
 from labenv.replay.loader import parse_scenario
 from labenv.replay.testing import ScriptedTerminal
@@ -123,3 +124,99 @@ def test_runner_dialog_timeout_names_item():
     logs = record.sessions[1].steps[0]
     assert logs.attempts == 1
     assert "{captured.qid}" in logs.error
+
+
+POLICY_SCENARIO = """\
+[[session]]
+key = "enforce"
+[[session.step]]
+action = "auth-policy"
+value = "enforce"
+[[session.step]]
+host = "regulus"
+user = "john"
+command = "telnet {hosts.alcyone.fqdn} 25"
+timeout = 5
+dialog = [{ expect = '^220 .*\\n', send = "QUIT" }]
+[[session.step.expect]]
+match = '^550 5\\.7\\.1 '
+[[session.step]]
+action = "auth-policy"
+value = "observe"
+"""
+REJECTED = ["220 alcyone.campus.test ESMTP labenv\r\n", None, "550 5.7.1 Rejected by DMARC policy for toontown.test\r\n"]
+ACCEPTED = ["220 alcyone.campus.test ESMTP labenv\r\n", None, "221 2.0.0 closing\r\n"]
+
+
+class FakePolicy:
+    """Stands in for the running lab's MTA: records each policy set and returns the previous one."""
+
+    def __init__(self, policy: str = "observe", fail_on: str | None = None):
+        self.policy = policy
+        self.fail_on = fail_on
+        self.calls: list[str] = []
+
+    def __call__(self, policy: str) -> tuple[str, str]:
+        self.calls.append(policy)
+        if policy == self.fail_on:
+            raise PolicyError(f"sending SIGHUP failed for {policy}")
+        previous, self.policy = self.policy, policy
+        return previous, f"alcyone labenv-mta[8]: auth policy changed from {previous} to {policy}"
+
+
+def test_runner_policy_steps():
+    lab_policy = FakePolicy()
+    opener = Opener({"telnet": [REJECTED]})
+    record = runner.replay(parse_scenario(POLICY_SCENARIO, "p.toml"), LAB, opener, set_policy=lab_policy)
+    assert record.ok, record.failures()
+    assert lab_policy.calls == ["enforce", "observe"]
+    assert lab_policy.policy == "observe"
+    enforce, telnet, observe = record.sessions[0].steps
+    assert enforce.action == "auth-policy"
+    assert enforce.command == "labenv policy enforce"
+    assert enforce.host == "alcyone"
+    assert "auth policy changed from observe to enforce" in enforce.transcript
+    assert telnet.policy == "enforce"
+    assert telnet.action is None
+    assert observe.policy == "observe"
+
+
+def test_runner_policy_restored_after_stop():
+    lab_policy = FakePolicy()
+
+    def interrupted(host, user, command, access):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.replay(parse_scenario(POLICY_SCENARIO, "p.toml"), LAB, interrupted, set_policy=lab_policy)
+    assert lab_policy.calls == ["enforce", "observe"]
+    assert lab_policy.policy == "observe"
+
+
+def test_runner_policy_restores_original():
+    # A lab created with --auth enforce gets enforce back after the scenario's own observe step.
+    lab_policy = FakePolicy("enforce")
+    opener = Opener({"telnet": [REJECTED]})
+    record = runner.replay(parse_scenario(POLICY_SCENARIO, "p.toml"), LAB, opener, set_policy=lab_policy)
+    assert record.ok, record.failures()
+    assert lab_policy.calls == ["enforce", "observe", "enforce"]
+    assert lab_policy.policy == "enforce"
+
+
+def test_runner_policy_failed_check_restores():
+    scenario = parse_scenario(POLICY_SCENARIO.replace('value = "observe"', 'value = "enforce"'), "p.toml")
+    lab_policy = FakePolicy()
+    record = runner.replay(scenario, LAB, Opener({"telnet": [ACCEPTED]}), set_policy=lab_policy)
+    assert not record.ok
+    assert lab_policy.calls == ["enforce", "enforce", "observe"]
+    assert lab_policy.policy == "observe"
+
+
+def test_runner_policy_error_recorded():
+    lab_policy = FakePolicy(fail_on="enforce")
+    record = runner.replay(parse_scenario(POLICY_SCENARIO, "p.toml"), LAB, Opener({"telnet": [ACCEPTED]}),
+                           set_policy=lab_policy)
+    enforce, telnet, _ = record.sessions[0].steps
+    assert enforce.error.startswith("p.toml:4 (session[0].step[0].action): sending SIGHUP failed")
+    assert telnet.policy is None
+    assert not record.ok
