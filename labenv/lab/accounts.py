@@ -37,9 +37,16 @@ def render_users_script(lab: Lab, host: Host) -> str:
         '    if ! getent group "$name" >/dev/null; then',
         '        groupadd --gid "$uid" "$name"',
         "    fi",
-        '    if ! getent passwd "$name" >/dev/null; then',
-        # The runtime may have copied ~/.ssh in already, so the home can exist;
-        # useradd then keeps it and only skips /etc/skel.
+        # The runtime copies ~/.ssh in before start, so the home usually exists.
+        # useradd --create-home would then warn and skip /etc/skel, so the
+        # script copies /etc/skel itself without overwriting what is there.
+        '    if getent passwd "$name" >/dev/null; then',
+        "        :",
+        '    elif [ -d "$home" ]; then',
+        '        useradd --uid "$uid" --gid "$uid" --home-dir "$home" --no-create-home --shell /bin/bash "$name"',
+        '        cp -R -n /etc/skel/. "$home/"',
+        '        chown -R "$uid:$uid" "$home"',
+        "    else",
         '        useradd --uid "$uid" --gid "$uid" --home-dir "$home" --create-home --shell /bin/bash "$name"',
         "    fi",
         # useradd leaves the password field "!" (locked). sshd rejects public

@@ -8,7 +8,13 @@ add_user() {
     if ! getent group "$name" >/dev/null; then
         groupadd --gid "$uid" "$name"
     fi
-    if ! getent passwd "$name" >/dev/null; then
+    if getent passwd "$name" >/dev/null; then
+        :
+    elif [ -d "$home" ]; then
+        useradd --uid "$uid" --gid "$uid" --home-dir "$home" --no-create-home --shell /bin/bash "$name"
+        cp -R -n /etc/skel/. "$home/"
+        chown -R "$uid:$uid" "$home"
+    else
         useradd --uid "$uid" --gid "$uid" --home-dir "$home" --create-home --shell /bin/bash "$name"
     fi
     usermod --password "*" "$name"
