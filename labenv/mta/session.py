@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 
 # RFC 5321 section 4.5.3.1.4: a command line is at most 512 octets with CRLF.
 COMMAND_LINE_LIMIT = 512
+# Replies that aiosmtpd's command loop writes itself, in sendmail's words
+# with enhanced status codes (RFC 3463): an empty line, a command name that
+# is not ASCII, a line over the limit, 8-bit bytes in an argument.
+STOCK_REPLIES = {
+    "500 Error: bad syntax": '500 5.5.1 Command unrecognized: ""',
+    "500 Command line too long": "500 5.5.0 Command line too long",
+    "500 Error: strict ASCII mode": "500 5.5.2 8-bit characters in a command need SMTPUTF8, which is not offered",
+}
 # RFC 1870 section 3, RFC 3461 section 4 and RFC 2852 section 4 let MAIL and
 # RCPT grow by the length of the parameters they define.
 MAIL_LINE_LIMIT = COMMAND_LINE_LIMIT + 26 + 110 + 16
@@ -457,6 +465,9 @@ class MtaSession(SMTP):
             "End of HELP info",
         ]
         await self._push_lines(214, [f"2.0.0 {line}" for line in lines])
+
+    async def push(self, status: str) -> None:
+        await super().push(STOCK_REPLIES.get(status, status))
 
     async def _unknown_command(self, command: str, arg: str | None) -> None:
         await self.push(f'500 5.5.1 Command unrecognized: "{command}"')

@@ -52,8 +52,15 @@ def test_bare_lf_and_cr_kept(mta, raw_client):
 def test_long_command_line_rejected(mta, raw_client):
     client = raw_client(mta.port)
     client.command("EHLO x")
-    assert client.command("NOOP " + "x" * 600).startswith("500 ")
-    assert client.command("NOOP " + "x" * 5000).startswith("500 ")
+    assert client.command("NOOP " + "x" * 600) == "500 5.5.0 Command line too long"
+    assert client.command("NOOP " + "x" * 5000) == "500 5.5.0 Command line too long"
+    assert client.command("NOOP") == "250 2.0.0 OK"
+
+
+def test_empty_command_line_rejected(mta, raw_client):
+    client = raw_client(mta.port)
+    client.command("EHLO x")
+    assert client.command("") == '500 5.5.1 Command unrecognized: ""'
     assert client.command("NOOP") == "250 2.0.0 OK"
 
 
@@ -70,7 +77,9 @@ def test_long_text_line_kept_whole(mta, raw_client):
 def test_eight_bit_command_rejected(mta, raw_client):
     client = raw_client(mta.port)
     client.command("EHLO x")
-    assert client.command("MAIL FROM:<j\xf6rg@b.test>".encode("latin-1")).startswith("5")
+    reply = client.command("MAIL FROM:<j\xf6rg@b.test>".encode("latin-1"))
+    assert reply.startswith("500 5.5.2 ")
+    assert "SMTPUTF8" in reply
     assert client.command("MAIL FROM:<jorg@b.test>") == "250 2.1.0 <jorg@b.test>... Sender ok"
 
 
