@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from labenv.errors import ExpectationFailed, ScenarioError
 from labenv.lab.defaults import DEFAULT_LAB_NAME
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +33,19 @@ def default_scenario() -> Path:
     return path
 
 
-def run_replay(scenario_path: Path, lab_name: str, report_dir: Path | None):
-    """Replay ``scenario_path`` on the running lab, print the summary, write the report; return (record, path)."""
+def summary_console(file: IO[str] | None = None) -> Console:
+    """Create the console for step lines and the summary table.
+
+    Rich wraps at 80 columns when the output is not a terminal, so without
+    soft wrap a long step line of `make demo` broke in two in logs and pipes.
+    """
     from rich.console import Console
 
+    return Console(file=file, soft_wrap=True)
+
+
+def run_replay(scenario_path: Path, lab_name: str, report_dir: Path | None):
+    """Replay ``scenario_path`` on the running lab, print the summary, write the report; return (record, path)."""
     from labenv.replay.loader import load_scenario
     from labenv.replay.report import default_report_dir, write_report
     from labenv.replay.runner import replay
@@ -47,7 +60,7 @@ def run_replay(scenario_path: Path, lab_name: str, report_dir: Path | None):
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     scenario = load_scenario(scenario_path)
     client = connect()
-    console = Console()
+    console = summary_console()
     try:
         lab = load_running_lab(client, lab_name)
         terminals = LabTerminals(lab, docker_client=client)
@@ -80,7 +93,7 @@ def _fail_if_differences(record, report: Path) -> None:
 def replay(scenario: Path | None, lab_name: str, report_dir: Path | None) -> None:
     """Replay a scenario's sessions on a running lab over SSH and check what each step shows.
 
-    Without SCENARIO the handout's four sessions are replayed. Exits 1 when
+    Without SCENARIO the sessions of scenarios/handout.toml are replayed. Exits 1 when
     an expectation fails.
     """
     record, report = run_replay(scenario or default_scenario(), lab_name, report_dir)
