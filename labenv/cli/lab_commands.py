@@ -27,11 +27,13 @@ def build(offline: bool) -> None:
     """Build the lab images that are missing or out of date."""
     from labenv.runtime.engine import connect
     from labenv.runtime.images import ensure_images
-    from labenv.runtime.lifecycle import tag_latest
+    from labenv.runtime.lifecycle import prune_images, tag_latest
 
     client = connect()
     images = ensure_images(client, offline=offline, progress=_echo_progress)
     tag_latest(client, images)
+    for reference in prune_images(client, images):
+        _echo_progress(f"removed superseded image {reference}")
     for role, image in sorted(images.items()):
         click.echo(f"{role:8} {image}")
 

@@ -28,7 +28,7 @@ from labenv.runtime.containers import (
     start_host_container,
 )
 from labenv.runtime.engine import docker_errors
-from labenv.runtime.images import ensure_images
+from labenv.runtime.images import base_image_reference, ensure_images, remove_superseded_images
 from labenv.runtime.names import LABEL_LAB_FILE, LABEL_OVERRIDES, lab_filter
 from labenv.runtime.network import ensure_network, find_network, foreign_subnets
 from labenv.runtime.readiness import wait_ready
@@ -108,6 +108,7 @@ def up(
         say("checking images")
         images = ensure_images(client, offline=offline, progress=progress)
         tag_latest(client, images)
+        prune_images(client, images)
     secrets = load_or_create_secrets(state_dir_for(lab.name), lab)
 
     # Phase 2: the network, then one container per host with its files.
@@ -126,6 +127,26 @@ def tag_latest(client: docker.DockerClient, images: Mapping[str, str]) -> None:
         repository = reference.rsplit(":", 1)[0]
         with docker_errors(f"tagging {reference} as {repository}:latest"):
             client.images.get(reference).tag(repository, "latest")
+
+
+def prune_images(client: docker.DockerClient, images: Mapping[str, str]) -> list[str]:
+    """Remove the superseded labenv image tags and return them.
+
+    Kept: the tags in ``images``, the current base tag and every tag that a
+    container on this engine, running or not, was created from.
+
+    NOTE: a tag that another labenv process built from a different source
+    tree, and has not yet created containers from, counts as superseded.
+    """
+    keep = set(images.values()) | {base_image_reference()}
+    with docker_errors("listing containers to find the images in use"):
+        containers = client.containers.list(all=True)
+    keep |= {container.attrs["Config"]["Image"] for container in containers}
+    with docker_errors("removing superseded labenv images"):
+        removed = remove_superseded_images(client, keep)
+    for reference in removed:
+        log.info("removed superseded image %s", reference)
+    return removed
 
 
 def start_hosts(

@@ -6,7 +6,9 @@ without depending on the lab's daemons.
 
 from __future__ import annotations
 
+import io
 import ipaddress
+import zlib
 
 import pytest
 
@@ -14,14 +16,20 @@ from labenv.errors import ConfigError
 from labenv.runtime import lifecycle
 from labenv.runtime.engine import connect
 from labenv.runtime.lifecycle import LabSource, start_hosts
+from labenv.runtime.images import ensure_images, image_exists
 from labenv.runtime.names import LABEL_HOST, LABEL_LAB, LABEL_VERSION
 from labenv.runtime.volumes import host_volumes
+from tests.e2e.conftest import PREFIX
 from tests.e2e.runtime_fixtures import build_idle_image, idle_files, idle_lab
 
 pytestmark = pytest.mark.docker
 
-FIRST = "rt-first"
-SECOND = "rt-second"
+FIRST = f"{PREFIX}rt-first"
+SECOND = f"{PREFIX}rt-second"
+CLASH = f"{PREFIX}rt-clash"
+# Two runs on one engine need different subnets as well as names. The second
+# octet comes from the prefix, and a run without a prefix keeps 10.79.
+OCTET = 80 + zlib.crc32(PREFIX.encode()) % 40 if PREFIX else 79
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +44,7 @@ def image(client):
 
 @pytest.fixture(scope="module")
 def first_lab(client, image):
-    lab = idle_lab(FIRST, "10.79.201.0/24")
+    lab = idle_lab(FIRST, f"10.{OCTET}.201.0/24")
     images = {host.role: image for host in lab.hosts}
     lifecycle.down(client, FIRST)
     containers = start_hosts(client, lab, LabSource(), images, idle_files(lab))
@@ -112,15 +120,15 @@ def test_changed_files_recreate_container(client, first_lab):
 
 
 def test_overlapping_subnet_rejected(client, first_lab, image):
-    clash = idle_lab("rt-clash", "10.79.201.0/25")
+    clash = idle_lab(CLASH, f"10.{OCTET}.201.0/25")
     images = {host.role: image for host in clash.hosts}
     with pytest.raises(ConfigError, match=f"overlaps Docker network labenv-{FIRST}"):
         start_hosts(client, clash, LabSource(), images, idle_files(clash))
-    assert client.networks.list(filters={"label": [f"{LABEL_LAB}=rt-clash"]}) == []
+    assert client.networks.list(filters={"label": [f"{LABEL_LAB}={CLASH}"]}) == []
 
 
 def test_down_removes_only_its_lab(client, first_lab, image):
-    second = idle_lab(SECOND, "10.79.202.0/24")
+    second = idle_lab(SECOND, f"10.{OCTET}.202.0/24")
     images = {host.role: image for host in second.hosts}
     containers = start_hosts(client, second, LabSource(), images, idle_files(second))
     try:
@@ -141,3 +149,29 @@ def test_down_removes_only_its_lab(client, first_lab, image):
         assert lifecycle.down(client, SECOND) == []
     finally:
         lifecycle.down(client, SECOND)
+
+
+def _tagged_image(client, base: str, tag: str) -> str:
+    """Build a one-layer image labelled like a labenv role image and return its reference."""
+    reference = f"labenv/{PREFIX}prune-test:{tag}"
+    dockerfile = f"FROM {base}\nLABEL io.labenv.role=prune-test io.labenv.test={tag}\n"
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=reference, rm=True, network_mode="none")
+    return reference
+
+
+def test_prune_images_keeps_used(client, image):
+    current = ensure_images(client)
+    unused = _tagged_image(client, image, "unused")
+    used = _tagged_image(client, image, "used")
+    user = client.containers.create(used, name=f"labenv-{PREFIX}prune-test")
+    try:
+        removed = lifecycle.prune_images(client, current)
+        assert unused in removed
+        assert used not in removed
+        assert not image_exists(client, unused)
+        assert image_exists(client, used)
+        for reference in current.values():
+            assert image_exists(client, reference), reference
+    finally:
+        user.remove(force=True)
+        client.images.remove(used, force=True)
