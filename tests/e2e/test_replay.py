@@ -57,6 +57,33 @@ def test_replay_handout_passes(lab, tmp_path):
     assert (tmp_path / "report" / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 
+def alcyone_policy() -> str:
+    from labenv.runtime.containers import find_container
+    from labenv.runtime.engine import connect
+    from labenv.runtime.policy import read_policy
+
+    client = connect()
+    try:
+        return read_policy(find_container(client, LAB_NAME, "alcyone"))
+    finally:
+        client.close()
+
+
+def test_replay_enforce_session(lab, tmp_path):
+    result, record = replay(tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    enforce = next(session for session in record["sessions"] if session["key"] == "enforce")
+    switch_on, telnet, switch_off = enforce["steps"]
+    assert "auth policy changed from observe to enforce" in switch_on["transcript"]
+    assert telnet["policy"] == "enforce"
+    assert "550 5.7.1 Rejected by DMARC policy for toontown.test" in telnet["transcript"]
+    assert "auth policy changed from enforce to observe" in switch_off["transcript"]
+    closing = (tmp_path / "report" / "report.md").read_text().split("### With the defences on", 1)
+    assert len(closing) == 2
+    assert "550 5.7.1 Rejected by DMARC policy for toontown.test" in closing[1]
+    assert alcyone_policy() == "observe"
+
+
 def test_replay_without_spamd_fails(lab, tmp_path):
     from labenv.runtime.containers import find_container
     from labenv.runtime.engine import connect
@@ -73,3 +100,5 @@ def test_replay_without_spamd_fails(lab, tmp_path):
     assert "spamd scored the message" in failed_names(record)
     assert "spamd scored the message" in result.output
     assert "expectation(s) failed" in result.output
+    # The failed checks must not leave alcyone enforcing.
+    assert alcyone_policy() == "observe"
