@@ -8,7 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from click.testing import CliRunner
 
+from labenv.cli import cli
 from labenv.runtime import policy
 from labenv.runtime.containers import find_container
 from tests.e2e.lab_helpers import run, wait_for_message
@@ -141,3 +143,13 @@ def test_trace_observe_restored(docker_client, lab, genuine_trace):
     # Runs after the enforce test: its fixture must have left the lab observing.
     final = lab.host_with_role("final")
     assert policy.read_policy(find_container(docker_client, lab.name, final.name)) == "observe"
+
+
+def test_policy_command_output(lab, genuine_trace):
+    result = CliRunner().invoke(cli, ["policy", "observe", "--name", lab.name])
+    final = lab.host_with_role("final")
+    assert result.exit_code == 0, result.output
+    assert f"labenv-{lab.name}-{final.name}: auth policy unchanged: observe" in result.output
+    assert "confirmed by /var/log/mail.log: " in result.output
+    # The lab itself was created with observe, so there is nothing to warn about.
+    assert "note:" not in result.output
