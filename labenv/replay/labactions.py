@@ -24,7 +24,11 @@ def lab_policy_setter(lab: Lab) -> PolicySetter:
         from labenv.runtime.engine import connect
         from labenv.runtime.policy import set_policy as set_running_policy
 
-        change = set_running_policy(connect(), lab, policy)
+        client = connect()
+        try:
+            change = set_running_policy(client, lab, policy)
+        finally:
+            client.close()
         return change.previous, change.log_line
 
     return set_policy

@@ -23,7 +23,7 @@ MTA_CONFIG = "/etc/labenv/mta.toml"
 MTA_COMMAND = "labenv mta serve"
 # The lines labenv.cli.mta_commands logs through the mail log after a SIGHUP.
 RELOAD_LINE = re.compile(
-    r"auth policy (?:changed from \S+ to (?P<changed>\S+)|unchanged: (?P<unchanged>\S+)|reload failed.*)$"
+    r"auth policy (?:changed from (?P<previous>\S+) to (?P<changed>\S+)|unchanged: (?P<unchanged>\S+)|reload failed.*)$"
 )
 # Seconds to wait for the MTA's line to reach the host's own mail log through rsyslogd.
 CONFIRM_TIMEOUT = 15.0
@@ -91,7 +91,6 @@ def set_policy(client: docker.DockerClient, lab: Lab, policy: str) -> PolicyChan
     """Write ``policy`` into the final host's MTA configuration, send SIGHUP and wait for the MTA's log line."""
     container = running_container(client, lab.name, lab.host_with_role("final").name)
     text = read_host_file(container, MTA_CONFIG).decode("utf-8")
-    previous = _file_policy(text)
     mta_pid = _mta_pid(container)
     log_before = _reload_lines(container)
 
@@ -101,12 +100,16 @@ def set_policy(client: docker.DockerClient, lab: Lab, policy: str) -> PolicyChan
     line = _await_reload_line(container, len(log_before))
 
     match = RELOAD_LINE.search(line)
-    applied = match.group("changed") or match.group("unchanged") if match else None
+    applied = None
+    if match is not None:
+        applied = match.group("changed") or match.group("unchanged")
     if applied != policy:
         raise PolicyError(
             f"the MTA in {container.name} did not apply policy {policy!r}: {line}; "
             f"check {MTA_CONFIG} and 'docker logs {container.name}'"
         )
+    # The MTA's own previous policy, which differs from the file's if the file was edited without a SIGHUP.
+    previous = match.group("previous") or policy
     log.info("%s: auth policy %s -> %s", container.name, previous, policy)
     return PolicyChange(container.name, previous, policy, line)
 
