@@ -367,8 +367,13 @@ class MtaSession(SMTP):
             when=started,
         )
 
-        present = headers.first_values(data, (b"message-id", b"date", b"precedence"))
+        present = headers.first_values(data, (b"message-id", b"date", b"from", b"precedence"))
         added: list[bytes] = []
+        if b"from" not in present:
+            # sendmail's H?F?From: rule: a message without From: gets the
+            # envelope sender, so a typed-in forgery shows the forged address.
+            author = transaction.sender or f"MAILER-DAEMON@{self.config.hostname}"
+            added.append(f"From: {author}\r\n".encode())
         if b"message-id" in present:
             msgid = present[b"message-id"].decode("utf-8", "replace")
         else:

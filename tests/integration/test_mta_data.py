@@ -142,6 +142,7 @@ def test_headers_kept_byte_for_byte(mta, raw_client):
         b"X-Folded: first part\r\n\t  second part   \r\n"
         b"date: Mon, 24 Jan 2005 00:09:03 -0800\r\n"
         b"message-ID: <keep@me>\r\n"
+        b"from: A  <a@b.test>\r\n"
         b"\r\n"
         b"From the start\r\n>From quoted already\r\nline\r\n"
     )

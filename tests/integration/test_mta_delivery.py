@@ -92,6 +92,18 @@ def test_message_id_and_date_added(mta):
     assert f"msgid={message['Message-Id']}" in from_line
 
 
+def test_missing_from_taken_from_envelope(mta):
+    _send(mta.port, "mmouse@toontown.test", ["john@alcyone.test"], b"Subject: bogus\r\n\r\nx\r\n")
+    [message] = mta.messages("john")
+    assert message.get_all("From") == ["mmouse@toontown.test"]
+
+
+def test_existing_from_left_alone(mta):
+    _send(mta.port, "bounce@b.test", ["john@alcyone.test"], b"From: Jane <jane@b.test>\r\nSubject: s\r\n\r\nx\r\n")
+    [message] = mta.messages("john")
+    assert message.get_all("From") == ["Jane <jane@b.test>"]
+
+
 def test_reverse_name_and_forward_confirmation(make_mta):
     records = {
         "1.0.0.127.in-addr.arpa.": ["PTR regulus.test."],
