@@ -16,6 +16,7 @@ import pytest
 from labenv.errors import ConfigError
 from labenv.runtime.policy import rewrite_policy
 from tests.support.dns_server import DnsServer
+from tests.support.processes import start_mta_process
 
 FORGED = (
     b"From: Mickey Mouse <mmouse@toontown.test>\r\n"
@@ -64,17 +65,7 @@ class ReloadingMta:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "labenv", "-v", "mta", "serve", "--config", str(self.config)]
-        with self.output.open("ab") as output:
-            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as probe:
-                    if probe.recv(100).startswith(b"220 "):
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"MTA did not start; its output: {self.output.read_text()}")
+        self.process = start_mta_process(command, self.port, self.output, timeout=WAIT)
 
     def reload(self, expected_line: str) -> None:
         """Send SIGHUP and wait until the output shows ``expected_line``."""

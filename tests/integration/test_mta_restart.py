@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import start_mta_process
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -41,17 +43,7 @@ class MtaProcess:
             "--spool", str(self.spool),
             "--mail-dir", str(self.mail_dir),
         ]
-        with self.log.open("ab") as log_file:
-            self.process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as probe:
-                    if probe.recv(100).startswith(b"220 "):
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"MTA did not start; its output: {self.log.read_text()}")
+        self.process = start_mta_process(command, self.port, self.log)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
