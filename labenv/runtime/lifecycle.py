@@ -139,9 +139,11 @@ def prune_images(client: docker.DockerClient, images: Mapping[str, str]) -> list
     tree, and has not yet created containers from, counts as superseded.
     """
     keep = set(images.values()) | {base_image_reference()}
+    # The low-level list returns each container's image in one call. The
+    # high-level one inspects every container and fails on one removed meanwhile.
     with docker_errors("listing containers to find the images in use"):
-        containers = client.containers.list(all=True)
-    keep |= {container.attrs["Config"]["Image"] for container in containers}
+        containers = client.api.containers(all=True)
+    keep |= {container["Image"] for container in containers}
     with docker_errors("removing superseded labenv images"):
         removed = remove_superseded_images(client, keep)
     for reference in removed:

@@ -161,13 +161,14 @@ def _tagged_image(client, base: str, tag: str) -> str:
 
 def test_prune_images_keeps_used(client, image):
     current = ensure_images(client)
-    unused = _tagged_image(client, image, "unused")
     used = _tagged_image(client, image, "used")
     user = client.containers.create(used, name=f"labenv-{PREFIX}prune-test")
+    unused = _tagged_image(client, image, "unused")
     try:
         removed = lifecycle.prune_images(client, current)
-        assert unused in removed
         assert used not in removed
+        # Another run's `up` on this engine may have pruned the tag first, so
+        # the check is that it is gone, not that this call removed it.
         assert not image_exists(client, unused)
         assert image_exists(client, used)
         for reference in current.values():
