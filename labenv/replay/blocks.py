@@ -36,9 +36,15 @@ class Items:
 Block = Heading | Paragraph | Preformatted | Table | Items
 
 
+def _md_text(text: str) -> str:
+    # Markdown passes inline HTML through, so "<addr>" would become a tag and
+    # vanish in a viewer. "&" goes first, so that a literal "&lt;" stays visible.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _md_cell(text: str) -> str:
     # A pipe ends a Markdown table cell and a newline ends the row.
-    return text.replace("|", "\\|").replace("\n", "<br>")
+    return _md_text(text).replace("|", "\\|").replace("\n", "<br>")
 
 
 def _md_fence(text: str) -> str:
@@ -53,9 +59,9 @@ def to_markdown(blocks: list[Block]) -> str:
     parts: list[str] = []
     for block in blocks:
         if isinstance(block, Heading):
-            parts.append(f"{'#' * block.level} {block.text}")
+            parts.append(f"{'#' * block.level} {_md_text(block.text)}")
         elif isinstance(block, Paragraph):
-            parts.append(block.text)
+            parts.append(_md_text(block.text))
         elif isinstance(block, Preformatted):
             parts.append(_md_fence(block.text))
         elif isinstance(block, Items):

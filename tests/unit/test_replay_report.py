@@ -98,7 +98,7 @@ def test_report_markdown(written):
     assert "| 1 | alcyone | foobar.yech.test | regulus.campus.test | 10.77.0.10 (regulus) | no | " + QID in markdown
     assert f"### {QID} (the examined message)" in markdown
     assert "[loghost] Dec  4 20:10:01 alcyone labenv-mta[42]" in markdown
-    assert "| domain authentication | the domain of <mmouse@toontown.test> | spf=fail |" in markdown
+    assert "| domain authentication | the domain of &lt;mmouse@toontown.test&gt; | spf=fail |" in markdown
     assert "relay=regulus.campus.test [10.77.0.10] on alcyone" in markdown
     assert "| wB4KA0xY000042 | observed by the receiving host |" in markdown
     assert "| HELO and reverse DNS | foobar.yech.test | regulus.campus.test | no |" in markdown
@@ -120,6 +120,18 @@ def test_report_html_escaped(written):
     assert "<script>" not in page
     assert html.escape("Subject: This is a bogus message <script>") in page
     assert "&lt;mmouse@toontown.test&gt;" in page
+
+
+def test_report_markdown_escaped(written):
+    record = recorded_run()
+    record.relations[0].actual = "from=<mmouse@toontown.test> | size=52 & more"
+    record.question = "Who wrote <john@alcyone.campus.test>?"
+    markdown, _, _ = written(record)
+    assert "| from=&lt;mmouse@toontown.test&gt; \\| size=52 &amp; more |" in markdown
+    assert "Who wrote &lt;john@alcyone.campus.test&gt;?" in markdown
+    assert "<mmouse@toontown.test>" not in markdown.split("```")[0]
+    # Preformatted text is fenced, so it keeps its angle brackets.
+    assert "Return-Path: <mmouse@toontown.test>" in markdown
 
 
 def test_report_run_json_roundtrip(written):
