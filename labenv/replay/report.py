@@ -9,6 +9,7 @@ from labenv.replay.blocks import Block, Heading, Items, Paragraph, Preformatted,
 from labenv.replay.evidence import Evidence, gather
 from labenv.replay.findings import CONCLUSION, findings
 from labenv.replay.record import CheckResult, RunRecord, StepRecord
+from labenv.replay.summary import SUMMARY_COLUMNS, summary_rows
 
 
 def default_report_dir(base: Path, lab: str, now: datetime | None = None) -> Path:
@@ -53,17 +54,9 @@ def report_blocks(record: RunRecord) -> list[Block]:
             + ("Every expectation held." if record.ok else f"{len(failures)} expectation(s) failed.")
         ),
         Table(
-            ["session", "title", "steps", "checks passed", "result"],
-            [
-                [
-                    session.key,
-                    session.title,
-                    str(len(session.steps)),
-                    f"{sum(c.ok for s in session.steps for c in s.checks)}/{sum(len(s.checks) for s in session.steps)}",
-                    _mark(session.ok),
-                ]
-                for session in record.sessions
-            ],
+            list(SUMMARY_COLUMNS),
+            [[row.key, row.title, str(row.count), f"{row.passed}/{row.checked}", _mark(row.ok)]
+             for row in summary_rows(record)],
         ),
     ]
     if failures:

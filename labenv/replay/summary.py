@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from labenv.replay.record import RunRecord, StepRecord
+
+# The columns of the summary table, in the console and in the report.
+SUMMARY_COLUMNS = ("session", "title", "steps", "checks passed", "result")
+
+# The title of the summary row that counts the relations checked across sessions.
+RELATIONS_TITLE = "relations between sessions"
 
 
 def print_step(console: Console, session_key: str, step: StepRecord) -> None:
@@ -18,25 +26,46 @@ def print_step(console: Console, session_key: str, step: StepRecord) -> None:
     console.print(line, highlight=False)
 
 
+@dataclass(frozen=True)
+class SummaryRow:
+    """One row of the summary table: a session, or all relations together."""
+
+    key: str
+    title: str
+    # The steps of a session, or the number of relations checked in the relations row.
+    count: int
+    passed: int
+    checked: int
+    ok: bool
+
+
+def summary_rows(record: RunRecord) -> list[SummaryRow]:
+    """Count steps and checks per session, then the relations, for the console and report tables."""
+    rows = []
+    for session in record.sessions:
+        checks = [check for step in session.steps for check in step.checks]
+        rows.append(SummaryRow(session.key, session.title, len(session.steps),
+                               sum(check.ok for check in checks), len(checks), session.ok))
+    if record.relations:
+        passed = sum(check.ok for check in record.relations)
+        checked = len(record.relations)
+        rows.append(SummaryRow("relations", RELATIONS_TITLE, checked, passed, checked, passed == checked))
+    return rows
+
+
 def print_summary(console: Console, record: RunRecord) -> None:
     """Print the per-session table, then expected against actual for every failure."""
     table = Table(title=f"{record.title} on lab {record.lab} ({record.seconds:g} s)")
-    for column in ("session", "title", "steps", "checks passed", "result"):
+    for column in SUMMARY_COLUMNS:
         table.add_column(column)
-    for session in record.sessions:
-        checks = [check for step in session.steps for check in step.checks]
+    for row in summary_rows(record):
         table.add_row(
-            session.key,
-            session.title,
-            str(len(session.steps)),
-            f"{sum(check.ok for check in checks)}/{len(checks)}",
-            Text("pass", style="green") if session.ok else Text("FAIL", style="bold red"),
+            row.key,
+            row.title,
+            str(row.count),
+            f"{row.passed}/{row.checked}",
+            Text("pass", style="green") if row.ok else Text("FAIL", style="bold red"),
         )
-    if record.relations:
-        passed = sum(check.ok for check in record.relations)
-        ok = passed == len(record.relations)
-        table.add_row("relations", "", "", f"{passed}/{len(record.relations)}",
-                      Text("pass", style="green") if ok else Text("FAIL", style="bold red"))
     console.print(table)
 
     for session_key, step, check in record.failures():

@@ -94,6 +94,8 @@ def test_report_markdown(written):
     markdown, _, _ = written(recorded_run())
     assert markdown.startswith("# Replay of Send, forge, read and trace a message on lab replay\n")
     assert "Every expectation held." in markdown
+    assert "| logs | Logs | 2 | 0/0 | pass |" in markdown
+    assert "| relations | relations between sessions | 1 | 1/1 | pass |" in markdown
     assert "john@alcyone: cat /var/mail/john" in markdown
     assert "| 1 | alcyone | foobar.yech.test | regulus.campus.test | 10.77.0.10 (regulus) | no | " + QID in markdown
     assert f"### {QID} (the examined message)" in markdown
