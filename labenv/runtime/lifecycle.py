@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +13,10 @@ from pathlib import Path
 import docker
 import docker.errors
 from docker.models.containers import Container
+from docker.models.networks import Network
 
-from labenv.errors import DockerError
-from labenv.lab.labfile import load_lab
+from labenv.errors import ConfigError, DockerError
+from labenv.lab.labfile import ENVIRONMENT_KEYS, load_lab, read_lab_file
 from labenv.lab.model import Host, Lab
 from labenv.lab.render import render_host_files
 from labenv.lab.secrets import load_or_create_secrets, state_dir_for
@@ -29,7 +32,8 @@ from labenv.runtime.containers import (
 )
 from labenv.runtime.engine import docker_errors
 from labenv.runtime.images import base_image_reference, ensure_images, remove_superseded_images
-from labenv.runtime.names import LABEL_LAB_FILE, LABEL_OVERRIDES, lab_filter
+from labenv.lab.subnets import check_overlap
+from labenv.runtime.names import LABEL_LAB_FILE, LABEL_OVERRIDES, lab_command, lab_filter
 from labenv.runtime.network import ensure_network, find_network, foreign_subnets
 from labenv.runtime.readiness import wait_ready
 from labenv.runtime.volumes import host_volumes
@@ -66,21 +70,47 @@ def load_lab_for_up(
     lab_file: Path | None,
     overrides: Mapping[str, str],
 ) -> tuple[Lab, LabSource]:
-    """Load the lab that `up` starts, with a subnet no other Docker network uses.
+    """Load and check the lab that `up` starts, before anything is built.
 
-    A lab that already runs keeps its subnet unless the overrides name
-    another. The subnet chosen is stored in the returned source, so later
-    commands reload exactly this lab.
+    The lab file and overrides are validated first. A lab that already runs
+    keeps its subnet unless a layer sets one, and a set subnet that differs
+    from the running one raises ConfigError. A new lab's subnet must overlap
+    no other Docker network. The subnet chosen is stored in the returned
+    source, so later commands reload exactly this lab.
     """
-    overrides = dict(overrides)
-    existing = find_network(client, name)
-    if existing is not None and "subnet" not in overrides:
-        configs = (existing.attrs.get("IPAM") or {}).get("Config") or []
-        if configs and configs[0].get("Subnet"):
-            overrides["subnet"] = configs[0]["Subnet"]
-    used_subnets = list(foreign_subnets(client, name).values())
-    lab = load_lab(lab_file, name=name, overrides=overrides, taken_subnets=used_subnets)
+    used_subnets = foreign_subnets(client, name)
+    lab = load_lab(lab_file, name=name, overrides=overrides, taken_subnets=list(used_subnets.values()))
+    running_subnet = _network_subnet(find_network(client, name))
+    if running_subnet is None:
+        check_overlap(lab.subnet, used_subnets)
+    elif _sets_subnet(lab_file, overrides):
+        if lab.subnet != running_subnet:
+            raise ConfigError(
+                f"lab {name} runs on {running_subnet}, not {lab.subnet}; "
+                f"run '{lab_command('down', name)}' first to change its subnet"
+            )
+    else:
+        overrides = {**overrides, "subnet": str(running_subnet)}
+        lab = load_lab(lab_file, name=name, overrides=overrides)
     return lab, LabSource(lab_file, {**overrides, "subnet": str(lab.subnet)})
+
+
+def _network_subnet(network: Network | None) -> ipaddress.IPv4Network | None:
+    if network is None:
+        return None
+    configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+    if not configs or not configs[0].get("Subnet"):
+        return None
+    return ipaddress.IPv4Network(configs[0]["Subnet"])
+
+
+def _sets_subnet(lab_file: Path | None, overrides: Mapping[str, str]) -> bool:
+    """Return whether the command line, the environment or the lab file sets the subnet."""
+    if "subnet" in overrides:
+        return True
+    if any(os.environ.get(variable) for variable, key in ENVIRONMENT_KEYS.items() if key == "subnet"):
+        return True
+    return lab_file is not None and "subnet" in read_lab_file(lab_file)
 
 
 def up(

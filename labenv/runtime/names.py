@@ -45,3 +45,12 @@ def lab_filter(lab_name: str | None) -> dict[str, list[str]]:
     if lab_name is None:
         return {"label": [LABEL_LAB]}
     return {"label": [f"{LABEL_LAB}={lab_name}"]}
+
+
+def lab_command(command: str, lab_name: str) -> str:
+    """Return the labenv command line for ``lab_name``, with --name only for a lab other than the default one."""
+    from labenv.lab.defaults import DEFAULT_LAB_NAME
+
+    if lab_name == DEFAULT_LAB_NAME:
+        return f"labenv {command}"
+    return f"labenv {command} --name {lab_name}"

@@ -13,7 +13,7 @@ from labenv.errors import ConfigError
 from labenv.lab.model import Lab
 from labenv.lab.subnets import check_overlap
 from labenv.runtime.engine import docker_errors
-from labenv.runtime.names import lab_filter, lab_labels, network_name
+from labenv.runtime.names import lab_command, lab_filter, lab_labels, network_name
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,6 @@ def _check_existing(network: Network, lab: Lab) -> None:
     subnets = {config.get("Subnet") for config in configs}
     if str(lab.subnet) not in subnets:
         raise ConfigError(
-            f"lab {lab.name!r} already runs on subnet {', '.join(sorted(s for s in subnets if s))}, "
-            f"not {lab.subnet}; run 'labenv down --name {lab.name}' first to change its subnet"
+            f"lab {lab.name} runs on {', '.join(sorted(s for s in subnets if s))}, "
+            f"not {lab.subnet}; run '{lab_command('down', lab.name)}' first to change its subnet"
         )
