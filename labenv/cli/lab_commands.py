@@ -11,6 +11,7 @@ import click
 from labenv.lab.defaults import DEFAULT_LAB_NAME
 from labenv.lab.labfile import load_lab
 from labenv.lab.model import AUTH_POLICIES
+from labenv.runtime.names import lab_command
 
 name_option = click.option(
     "--name", "lab_name", default=DEFAULT_LAB_NAME, show_default=True, help="Name of the lab."
@@ -66,11 +67,10 @@ def up(lab_name: str, lab_file: Path | None, subnet: str | None, auth: str | Non
     _print_hosts(lab_status(client, lab.name))
     relay = lab.host_with_role("relay").name
     user = lab.users[0].name if lab.users else "root"
-    name_flag = "" if lab.name == DEFAULT_LAB_NAME else f" --name {lab.name}"
-    click.echo(f"\nlog in:     labenv ssh {relay} --user {user}{name_flag}")
-    click.echo(f"read mail:  labenv mail {user}{name_flag}")
-    click.echo(f"mail log:   labenv logs{name_flag} --file mail")
-    click.echo(f"stop:       labenv down{name_flag}")
+    click.echo(f"\nlog in:     {lab_command(f'ssh {relay} --user {user}', lab.name)}")
+    click.echo(f"read mail:  {lab_command(f'mail {user}', lab.name)}")
+    click.echo(f"mail log:   {lab_command('logs --file mail', lab.name)}")
+    click.echo(f"stop:       {lab_command('down', lab.name)}")
 
 
 @click.command()
@@ -105,7 +105,7 @@ def status(lab_name: str, as_json: bool) -> None:
     if result is None:
         others = [name for name in lab_names(client) if name != lab_name]
         hint = f" (running labs: {', '.join(others)})" if others else ""
-        raise ConfigError(f"lab {lab_name!r} is not running{hint}; start it with 'labenv up --name {lab_name}'")
+        raise ConfigError(f"lab {lab_name} is not running{hint}; start it with '{lab_command('up', lab_name)}'")
     if as_json:
         click.echo(result.to_json())
         return
@@ -114,7 +114,7 @@ def status(lab_name: str, as_json: bool) -> None:
     for host in result.hosts:
         if host.health != "ready":
             click.echo(f"{host.name} is not ready: read 'docker logs {host.container}'; "
-                       f"'labenv up --name {result.name}' starts stopped hosts again")
+                       f"'{lab_command('up', result.name)}' starts stopped hosts again")
 
 
 def _print_hosts(result) -> None:
@@ -132,9 +132,11 @@ def exec_(lab_name: str, user: str, host: str, command: tuple[str, ...]) -> None
     """Run COMMAND (a login shell when empty) in HOST with docker exec."""
     from labenv.runtime.access import exec_argv
     from labenv.runtime.engine import connect
-    from labenv.runtime.hostfiles import running_container
+    from labenv.runtime.hostfiles import host_container
+    from labenv.runtime.status import load_running_lab
 
-    running_container(connect(), lab_name, host)
+    client = connect()
+    host_container(client, load_running_lab(client, lab_name), host)
     argv = exec_argv(lab_name, host, command, user, interactive=sys.stdin.isatty())
     os.execv(argv[0], argv)
 
@@ -148,13 +150,16 @@ def ssh(lab_name: str, user: str | None, host: str, command: tuple[str, ...]) ->
     """Log into HOST over SSH with the lab's key, tunnelled through docker exec."""
     from labenv.runtime.access import ssh_argv
     from labenv.runtime.engine import connect
-    from labenv.runtime.hostfiles import running_container
+    from labenv.runtime.hostfiles import host_container
+    from labenv.runtime.lookup import require_account
     from labenv.runtime.status import load_running_lab
 
     client = connect()
     lab = load_running_lab(client, lab_name)
-    running_container(client, lab_name, host)
+    host_container(client, lab, host)
     login = user or (lab.users[0].name if lab.users else "root")
+    # sshd would only reject the key with "Permission denied (publickey)".
+    require_account(lab, host, login)
     argv = ssh_argv(lab, host, login, command)
     os.execv(argv[0], argv)
 
@@ -169,12 +174,15 @@ def ssh(lab_name: str, user: str | None, host: str, command: tuple[str, ...]) ->
 def logs(lab_name: str, host_filter: str | None, pattern: str | None, log_file: str, follow: bool) -> None:
     """Print the central log of the lab, kept by its log host."""
     from labenv.runtime.engine import connect
-    from labenv.runtime.hostfiles import LOG_FILES, filter_log, follow_log, read_host_file, running_container
+    from labenv.runtime.hostfiles import LOG_FILES, filter_log, follow_log, host_container, read_host_file
+    from labenv.runtime.lookup import require_host
     from labenv.runtime.status import load_running_lab
 
     client = connect()
     lab = load_running_lab(client, lab_name)
-    container = running_container(client, lab_name, lab.host_with_role("syslog").name)
+    if host_filter is not None:
+        require_host(lab, host_filter)
+    container = host_container(client, lab, lab.host_with_role("syslog").name)
     path = LOG_FILES[log_file]
     text = read_host_file(container, path).decode(errors="replace")
     for line in filter_log(text.splitlines(), host_filter, pattern):
@@ -197,13 +205,19 @@ def mail(lab_name: str, raw: bool, user: str) -> None:
     import tempfile
 
     from labenv.runtime.engine import connect
-    from labenv.runtime.hostfiles import read_host_file, running_container
+    from labenv.runtime.hostfiles import host_container, read_host_file
+    from labenv.runtime.lookup import require_mail_user
     from labenv.runtime.status import load_running_lab
 
     client = connect()
     lab = load_running_lab(client, lab_name)
-    container = running_container(client, lab_name, lab.host_with_role("final").name)
-    content = read_host_file(container, f"/var/mail/{user}")
+    final = lab.host_with_role("final").name
+    require_mail_user(lab, final, user)
+    container = host_container(client, lab, final)
+    content = read_host_file(container, f"/var/mail/{user}", missing_ok=True)
+    if not content:
+        click.echo(f"{user}'s mailbox on {final} is empty", err=True)
+        return
     if raw:
         click.echo(content.decode(errors="replace"), nl=False)
         return

@@ -22,6 +22,7 @@ import paramiko
 from labenv.errors import ConfigError, DockerError
 from labenv.lab.model import Lab
 from labenv.lab.secrets import load_or_create_secrets, state_dir_for
+from labenv.runtime.lookup import require_host
 from labenv.runtime.names import container_name
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def _write_private(path: Path, content: bytes) -> None:
 
 def ssh_argv(lab: Lab, host_name: str, user: str, command: Sequence[str] = ()) -> list[str]:
     """Return the `ssh` command line that logs ``user`` into the host through docker exec."""
-    host = _host(lab, host_name)
+    host = require_host(lab, host_name)
     ssh = shutil.which("ssh")
     if ssh is None:
         raise ConfigError("the 'ssh' command is not installed; install openssh-client, or use 'labenv exec'")
@@ -145,7 +146,7 @@ def fabric_connection(lab: Lab, host_name: str, user: str) -> LabConnection:
     The connection trusts only the lab's pinned host keys and offers only
     the lab's key, so a stale ~/.ssh/known_hosts or agent cannot interfere.
     """
-    host = _host(lab, host_name)
+    host = require_host(lab, host_name)
     key_path, known_hosts = ssh_files(lab)
     connection = LabConnection(
         host.fqdn,
@@ -156,11 +157,3 @@ def fabric_connection(lab: Lab, host_name: str, user: str) -> LabConnection:
     connection.client.load_host_keys(str(known_hosts))
     connection.client.set_missing_host_key_policy(paramiko.RejectPolicy())
     return connection
-
-
-def _host(lab: Lab, host_name: str):
-    try:
-        return lab.host(host_name)
-    except KeyError:
-        names = ", ".join(host.name for host in lab.hosts)
-        raise ConfigError(f"lab {lab.name!r} has no host {host_name!r}; its hosts are {names}") from None

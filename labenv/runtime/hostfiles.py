@@ -9,8 +9,11 @@ import docker
 from docker.models.containers import Container
 
 from labenv.errors import ConfigError, DockerError
+from labenv.lab.model import Lab
 from labenv.runtime.containers import find_container
 from labenv.runtime.engine import docker_errors
+from labenv.runtime.lookup import require_host
+from labenv.runtime.names import lab_command
 
 LOG_FILES = {"syslog": "/var/log/syslog", "mail": "/var/log/mail.log"}
 
@@ -20,25 +23,40 @@ SYSLOG_HOST_FIELD = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d (\S+) ")
 
 
 def running_container(client: docker.DockerClient, lab_name: str, host_name: str) -> Container:
-    """Return the running container of a host, or raise ConfigError naming the fix."""
+    """Return the running container of a host, or raise ConfigError naming the fix.
+
+    Callers that have the lab model call host_container, which first checks
+    that the lab has such a host at all.
+    """
     container = find_container(client, lab_name, host_name)
     if container is None:
         raise ConfigError(
-            f"lab {lab_name!r} has no host {host_name!r} running; "
-            f"check 'labenv status --name {lab_name}' or start it with 'labenv up --name {lab_name}'"
+            f"host {host_name} of lab {lab_name} has no container; start it with '{lab_command('up', lab_name)}'"
         )
     if container.status != "running":
         raise ConfigError(
-            f"host {host_name} of lab {lab_name!r} is {container.status}; "
-            f"read 'docker logs {container.name}' and run 'labenv up --name {lab_name}' to start it"
+            f"host {host_name} of lab {lab_name} is {container.status}; "
+            f"read 'docker logs {container.name}' and run '{lab_command('up', lab_name)}' to start it"
         )
     return container
 
 
-def read_host_file(container: Container, path: str) -> bytes:
-    """Return the content of ``path`` in the container, read as root."""
+def host_container(client: docker.DockerClient, lab: Lab, host_name: str) -> Container:
+    """Return the running container of ``host_name``, raising ConfigError when the lab has no such host."""
+    require_host(lab, host_name)
+    return running_container(client, lab.name, host_name)
+
+
+def read_host_file(container: Container, path: str, *, missing_ok: bool = False) -> bytes:
+    """Return the content of ``path`` in the container, read as root.
+
+    With ``missing_ok`` a file that does not exist reads as empty, as an
+    mbox does before its first delivery.
+    """
+    # The path goes in as a positional parameter, so the shell never parses it.
+    argv = ["sh", "-c", '[ ! -e "$1" ] || cat -- "$1"', "sh", path] if missing_ok else ["cat", "--", path]
     with docker_errors(f"reading {path} in {container.name}"):
-        result = container.exec_run(["cat", "--", path], user="root", demux=True)
+        result = container.exec_run(argv, user="root", demux=True)
     stdout, stderr = result.output
     if result.exit_code != 0:
         reason = (stderr or b"").decode(errors="replace").strip()

@@ -22,6 +22,7 @@ from labenv.runtime.names import (
     LABEL_LAB_FILE,
     LABEL_OVERRIDES,
     LABEL_ROLE,
+    lab_command,
     network_name,
 )
 from labenv.runtime.network import find_network
@@ -132,7 +133,7 @@ def load_running_lab(client: docker.DockerClient, lab_name: str) -> Lab:
     """
     network = find_network(client, lab_name)
     if network is None:
-        raise ConfigError(f"lab {lab_name!r} is not running; start it with 'labenv up --name {lab_name}'")
+        raise ConfigError(f"lab {lab_name} is not running; start it with '{lab_command('up', lab_name)}'")
     labels = network.attrs.get("Labels") or {}
     lab_file = Path(labels[LABEL_LAB_FILE]) if labels.get(LABEL_LAB_FILE) else None
     overrides = json.loads(labels.get(LABEL_OVERRIDES) or "{}")
