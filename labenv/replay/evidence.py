@@ -15,6 +15,7 @@ from email.message import Message
 
 from labenv.replay import mailtext
 from labenv.replay.record import RunRecord
+from labenv.replay.run_messages import run_queue_ids
 from labenv.trace import LabEvidence, trace_message
 from labenv.trace_analysis import STATUS_TEXT
 from labenv.trace_received import parse_received
@@ -79,6 +80,12 @@ class Evidence:
     queue_id: str | None
     # labenv trace's analysis of the message, without DNS lookups.
     trace: TraceReport | None = None
+    # The log groups of other messages, such as those of earlier replays on the
+    # lab, are left out of ``log_groups``. These count what was left out.
+    left_out_queue_ids: int = 0
+    left_out_lines: int = 0
+    # False when the run captured no queue id, so ``log_groups`` contains every group.
+    run_queue_ids_known: bool = True
 
 
 def find_message_text(record: RunRecord) -> str | None:
@@ -170,6 +177,17 @@ def group_logs(record: RunRecord) -> list[LogGroup]:
     return list(groups.values())
 
 
+def keep_run_log_groups(evidence: Evidence, queue_ids: set[str]) -> None:
+    """Drop the log groups whose queue id is not in ``queue_ids`` and count what was dropped."""
+    if not queue_ids:
+        evidence.run_queue_ids_known = False
+        return
+    left_out = [group for group in evidence.log_groups if group.queue_id not in queue_ids]
+    evidence.log_groups = [group for group in evidence.log_groups if group.queue_id in queue_ids]
+    evidence.left_out_queue_ids = len(left_out)
+    evidence.left_out_lines = sum(len(group.lines) for group in left_out)
+
+
 def gather(record: RunRecord) -> Evidence:
     """Build the evidence the report shows from ``record``."""
     text = find_message_text(record)
@@ -180,6 +198,7 @@ def gather(record: RunRecord) -> Evidence:
         log_groups=group_logs(record),
         queue_id=record.captures.get(MESSAGE_CAPTURE),
     )
+    keep_run_log_groups(evidence, run_queue_ids(record))
     if text is None:
         return evidence
     message = email.message_from_string(text, policy=email.policy.compat32)

@@ -137,6 +137,17 @@ def _header_blocks(evidence: Evidence) -> list[Block]:
 
 def _log_blocks(evidence: Evidence) -> list[Block]:
     blocks: list[Block] = [Heading(2, "Log lines by queue id")]
+    if not evidence.run_queue_ids_known:
+        blocks.append(Paragraph("The run captured no queue id, so the lines of every queue id the steps "
+                                "printed are shown, including those of earlier replays on this lab."))
+    elif evidence.left_out_queue_ids:
+        blocks.append(Paragraph(
+            f"Only the queue ids of messages this run produced are shown. {evidence.left_out_lines} "
+            f"line(s) of {evidence.left_out_queue_ids} other queue id(s), such as those of earlier "
+            "replays on this lab, are left out."
+        ))
+    if not evidence.log_groups and evidence.left_out_queue_ids:
+        return blocks + [Paragraph("No step printed syslog lines of this run's messages.")]
     if not evidence.log_groups:
         return blocks + [Paragraph("No step printed syslog lines.")]
     for group in evidence.log_groups:

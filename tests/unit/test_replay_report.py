@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from labenv.replay.evidence import gather
+from labenv.replay.evidence import gather, group_logs
 from labenv.replay.record import CheckResult, HostFacts, RunRecord, SessionRecord, StepRecord
 from labenv.replay.report import default_report_dir, write_report
+from labenv.replay.run_messages import run_queue_ids
 
 QID = "wB4KA0xY000042"
 
@@ -82,12 +83,89 @@ def test_report_hops_annotated():
 
 
 def test_report_logs_grouped():
-    groups = gather(recorded_run()).log_groups
+    groups = group_logs(recorded_run())
     assert [group.queue_id for group in groups] == [QID, "wB4K9xAA000041"]
     hosts = [host for host, _ in groups[0].lines]
     # from= and to= on alcyone, spamd's line joined by its msgid, and loghost's copy.
     assert hosts == ["alcyone", "alcyone", "loghost", "alcyone"]
     assert "processing message" in groups[0].lines[3][1]
+
+
+def test_report_logs_run_only(written):
+    evidence = gather(recorded_run())
+    assert [group.queue_id for group in evidence.log_groups] == [QID]
+    assert evidence.left_out_queue_ids == 1
+    assert evidence.left_out_lines == 1
+    markdown, _, _ = written(recorded_run())
+    logs = markdown.split("## Log lines by queue id", 1)[1].split("\n## ", 1)[0]
+    assert "1 line(s) of 1 other queue id(s), such as those of earlier replays on this lab, are left out." in logs
+    assert f"### {QID} (the examined message)" in logs
+    # The session transcripts still show the earlier line, but the log section does not.
+    assert "wB4K9xAA000041" not in logs
+
+
+def test_report_logs_uncaptured_kept(written):
+    record = recorded_run()
+    record.captures = {}
+    evidence = gather(record)
+    assert [group.queue_id for group in evidence.log_groups] == [QID, "wB4K9xAA000041"]
+    assert evidence.run_queue_ids_known is False
+    markdown, _, _ = written(record)
+    assert "The run captured no queue id, so the lines of every queue id" in markdown
+    assert "### wB4K9xAA000041" in markdown
+
+
+RELAY_QID = "wB4KA0aa000030"
+SUBMIT_QID = "wB4KA0bb000029"
+RELAYED_QID = "wB4KA0cc000031"
+EARLIER_QID = "wB4K90dd000012"
+
+RELAYED_MBOX = f"""\
+From john@regulus.campus.test Fri Dec  4 20:00:01 2026
+Received: from regulus.campus.test (regulus.campus.test [10.77.0.10])
+\tby alcyone.campus.test (labenv-mta 0.1.0) with ESMTP id {RELAYED_QID}
+\tfor <john@alcyone.campus.test>; Fri, 4 Dec 2026 20:00:01 +0000
+Received: from localhost (localhost [127.0.0.1])
+\tby regulus.campus.test (labenv-mta 0.1.0) with ESMTP id {RELAY_QID}
+\tfor <john@alcyone.campus.test>; Fri, 4 Dec 2026 20:00:00 +0000
+Message-ID: <202612042000.{SUBMIT_QID}@regulus.campus.test>
+Subject: Test
+
+This is a test.
+
+From john@regulus.campus.test Fri Dec  4 19:00:01 2026
+Received: from regulus.campus.test (regulus.campus.test [10.77.0.10])
+\tby alcyone.campus.test (labenv-mta 0.1.0) with ESMTP id {EARLIER_QID}
+\tfor <john@alcyone.campus.test>; Fri, 4 Dec 2026 19:00:01 +0000
+Message-ID: <202612041900.wB4J00ee000011@regulus.campus.test>
+Subject: Test
+
+This is an earlier test.
+"""
+
+REGULUS_LOG = f"""\
+Dec  4 19:00:00 regulus labenv-mta[30]: wB4J00ee000011: from=john, size=20, class=0, nrcpts=1, \
+msgid=<202612041900.wB4J00ee000011@regulus.campus.test>, relay=john@localhost
+Dec  4 20:00:00 regulus labenv-mta[31]: {SUBMIT_QID}: from=john, size=20, class=0, nrcpts=1, \
+msgid=<202612042000.{SUBMIT_QID}@regulus.campus.test>, relay=john@localhost
+Dec  4 20:00:00 regulus labenv-mta[32]: {RELAY_QID}: from=<john@regulus.campus.test>, size=20, class=0, nrcpts=1, \
+msgid=<202612042000.{SUBMIT_QID}@regulus.campus.test>, proto=ESMTP, relay=localhost [127.0.0.1]
+"""
+
+
+def test_run_queue_ids_linked():
+    record = recorded_run()
+    record.sessions.append(SessionRecord("mail-v", "Relay", [
+        StepRecord("alcyone", "john", "cat /var/mail/john", RELAYED_MBOX, 0, 0.1),
+        StepRecord("regulus", "root", "cat /var/log/syslog", REGULUS_LOG, 0, 0.1),
+    ]))
+    record.captures = {"relay_qid": RELAY_QID, "received_protocol": "SMTP", "received_helo": "foobar.yech.test"}
+    queue_ids = run_queue_ids(record)
+    # The relayed message's Received lines give alcyone's queue id, and its
+    # Message-ID, also on regulus's from= lines, gives the local submission.
+    assert queue_ids == {RELAY_QID, RELAYED_QID, SUBMIT_QID}
+    assert EARLIER_QID not in queue_ids
+    assert QID not in queue_ids
 
 
 def test_report_markdown(written):
