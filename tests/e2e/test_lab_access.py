@@ -143,7 +143,8 @@ def test_status_json(lab):
 def test_status_unknown_lab():
     result = labenv("status", "--name", "no-such-lab")
     assert result.returncode == 1
-    assert "lab 'no-such-lab' is not running" in result.stderr
+    assert result.stderr.startswith("error: lab no-such-lab is not running")
+    assert result.stderr.endswith("; start it with 'labenv up --name no-such-lab'\n")
 
 
 def test_logs_filter_by_host(lab):
