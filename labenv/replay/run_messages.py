@@ -15,7 +15,7 @@ from labenv.replay.record import RunRecord
 from labenv.trace_received import parse_received
 
 # A sendmail queue id has 14 characters since sendmail 8.12. Captures that do
-# not look like one (HELO names, addresses, protocol names) are no queue ids.
+# not look like one, such as HELO names, addresses and protocol names, are skipped.
 QUEUE_ID = re.compile(r"[0-9A-Za-z]{14}")
 
 
