@@ -7,7 +7,6 @@ that known_hosts entries and published DKIM records stay valid across
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 from dataclasses import dataclass
@@ -16,14 +15,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from labenv.auth.dkim_keys import DEFAULT_KEY_BITS, generate_key_pair, public_record_for
 from labenv.errors import ConfigError
 from labenv.lab.model import Lab
 
 log = logging.getLogger(__name__)
 
-# RFC 8301 section 3.2 requires signers to use RSA keys of at least 1024 bits
-# and recommends 2048.
-DKIM_KEY_BITS = 2048
+DKIM_KEY_BITS = DEFAULT_KEY_BITS
 
 
 @dataclass(frozen=True)
@@ -132,20 +130,15 @@ def _dkim_key(path: Path, domain: str, selector: str) -> DkimKey:
         key = _load_private_key(path, lambda data, password: serialization.load_pem_private_key(data, password))
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ConfigError(f"{path} is not an RSA key; delete it and run labenv up to create a new one")
+        private_pem = _pkcs1_pem(key)
     else:
         log.info("creating DKIM key %s", path)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=DKIM_KEY_BITS)
-        _write_private(path, _pkcs1_pem(key))
+        private_pem = generate_key_pair(DKIM_KEY_BITS).private_key_pem
+        _write_private(path, private_pem)
 
-    public_der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return DkimKey(
-        domain=domain,
-        selector=selector,
-        private_pem=_pkcs1_pem(key),
-        public_base64=base64.b64encode(public_der).decode("ascii"),
-    )
+    # public_record_for returns "v=DKIM1; k=rsa; p=<base64>".
+    public_base64 = public_record_for(private_pem).rpartition("p=")[2]
+    return DkimKey(domain=domain, selector=selector, private_pem=private_pem, public_base64=public_base64)
 
 
 def _pkcs1_pem(key: rsa.RSAPrivateKey) -> bytes:
