@@ -8,12 +8,11 @@ QUALIFIERS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
 MECHANISMS = {"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"}
 # Macro letters allowed in a domain-spec; c, r and t are for the explanation only (section 7.2).
 MACRO_LETTERS = set("slodiphv")
-# Characters a macro delimiter may be (section 7.1).
-MACRO_DELIMITERS = set(".-+,/_=")
 
 _MODIFIER = re.compile(r"^([a-z][a-z0-9_.-]*)=(.*)$", re.IGNORECASE)
 _MECHANISM = re.compile(r"^([+\-~?]?)([a-z0-9]+)([:/].*)?$", re.IGNORECASE)
 _DUAL_CIDR = re.compile(r"^(.*?)(?:/(\d+))?(?://(\d+))?$")
+# The delimiter class is the set of section 7.1: . - + , / _ =
 _MACRO = re.compile(r"%\{([a-z])(\d*)(r?)([.\-+,/_=]*)\}", re.IGNORECASE)
 
 

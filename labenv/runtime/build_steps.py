@@ -1,16 +1,11 @@
-"""Run the host commands of an image build, report a failure with its last output lines, and show progress."""
+"""Run the host commands of an image build and report a failure with its last output lines."""
 
 import collections
-import contextlib
 import logging
 import shlex
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-from rich.console import Console
-from rich.markup import escape
 
 from labenv.errors import BuildError
 
@@ -59,20 +54,3 @@ def run_step(step: str, argv: Sequence[str | Path], *, cwd: Path | None = None) 
             f"last output lines:\n{format_tail(tail)}\n"
             "run again with --debug to see the whole output"
         )
-
-
-@contextlib.contextmanager
-def console_progress(console: Console | None = None) -> Iterator[Callable[[str], None]]:
-    """Show build progress on the terminal: a spinner with the current step, each finished step printed once.
-
-    Yields the callable that ensure_images takes as progress.
-    """
-    console = console or Console(stderr=True)
-    started = time.monotonic()
-    with console.status("preparing the build") as status:
-
-        def report(message: str) -> None:
-            console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {escape(message)}", highlight=False)
-            status.update(escape(message))
-
-        yield report
