@@ -311,12 +311,14 @@ class MtaSession(SMTP):
                 queue_id, f"lost input channel from {self._relay_text()} to MTA after data", LOG_NOTICE
             )
             raise
+
         if oversized:
             self.services.maillog.note(
                 queue_id, f"message from {self._relay_text()} exceeded {self.config.max_message_size} bytes; rejected"
             )
             await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
             return
+
         envelope, message = self._build_message(queue_id, data, started)
         # Under an enforcing policy, DMARC reject is decided before the
         # message is queued, so the client gets the 550 and nothing is stored.
@@ -325,6 +327,7 @@ class MtaSession(SMTP):
             self.services.maillog.note(queue_id, f"rejected from {self._relay_text()}: {reply}", LOG_NOTICE)
             await self.push(reply)
             return
+
         # Shielded: a client that disconnects during the fsync cancels this
         # coroutine, but a message that reaches the spool must still be delivered.
         try:
@@ -333,6 +336,7 @@ class MtaSession(SMTP):
             log.error("cannot queue %s: %s", queue_id, exc)
             await self.push("451 4.3.0 Temporary failure writing the queue; try again later")
             return
+
         await self.push(f"250 2.0.0 {queue_id} Message accepted for delivery")
 
     async def _queue_message(self, envelope: Envelope, message: bytes) -> None:
