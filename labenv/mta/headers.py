@@ -96,7 +96,7 @@ def first_values(message: bytes, names: tuple[bytes, ...]) -> dict[bytes, bytes]
 def field_values(message: bytes, name: bytes) -> list[bytes]:
     """Return the unfolded, stripped values of every header field called ``name`` (case-insensitive)."""
     values: list[list[bytes]] = []
-    wanted = name.lower()
+    target = name.lower()
     collecting = False
     for line in message[: header_end(message)].splitlines():
         if line[:1] in (b" ", b"\t"):
@@ -104,7 +104,7 @@ def field_values(message: bytes, name: bytes) -> list[bytes]:
                 values[-1].append(line)
             continue
         field_name, _, value = line.partition(b":")
-        collecting = field_name.strip().lower() == wanted
+        collecting = field_name.strip().lower() == target
         if collecting:
             values.append([value])
     return [b"".join(parts).strip() for parts in values]

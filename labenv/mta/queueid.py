@@ -1,9 +1,9 @@
 """Queue ids in sendmail's 14-character format (sendmail 8.12 and later, queue.c).
 
-An id such as ``j0O893wM016306`` encodes, in base-60 digits taken from
-``0-9A-Za-x``: the year modulo 60 counted from 1900, the month (0-11), the day,
-hour, minute and second in UTC, then a two-digit sequence number (0-3599)
-and the process id as six decimal digits.
+An id such as ``j0O893wM016306`` starts with eight base-60 digits taken from
+``0-9A-Za-x``. They encode the year modulo 60 counted from 1900, the month
+(0-11), the day, hour, minute and second in UTC, and a two-digit sequence
+number (0-3599). The process id follows as six decimal digits.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ class QueueIdGenerator:
     """Produces queue ids for one process.
 
     Ids are unique within the process while fewer than 3600 are made in one
-    second, because the sequence number then wraps; callers that keep ids
-    on disk check for an existing one and ask again.
+    second, because the sequence number then wraps. Callers that keep ids
+    on disk check for an existing one and request another.
     """
 
     def __init__(self, pid: int | None = None) -> None:

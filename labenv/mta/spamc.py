@@ -36,7 +36,7 @@ class SpamCheck:
     ``headers`` contains the X-Spam-* fields spamd added, in spamd's order and
     folding, each field (continuation lines included) ending with CRLF.
     ``score`` and ``threshold`` are None whenever ``scanned`` is False, and
-    ``reason`` then says why the message was not scanned.
+    ``reason`` then gives the cause.
     """
 
     scanned: bool

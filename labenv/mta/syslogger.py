@@ -30,7 +30,7 @@ FACILITIES = {
     **{f"local{number}": 16 + number for number in range(8)},
 }
 
-# Receivers drop or cut longer lines. RFC 5424 section 6.1 says receivers SHOULD
+# Receivers drop or cut longer lines. RFC 5424 section 6.1 asks that receivers SHOULD
 # accept at least 2048 bytes, and rsyslog's default maxMessageSize is 8 KB.
 DEFAULT_MAX_DATAGRAM = 2048
 DEFAULT_MAX_STREAM = 8192
